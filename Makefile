@@ -1,0 +1,65 @@
+# HMS service windows. `make up` runs the whole platform locally; `make test` runs the tests.
+# Every target creates the virtualenv first, so each works on a fresh machine.
+
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# python3.12 (the Lambda runtime's version); pyenv keeps it under ~/.pyenv/versions.
+PYTHON ?= $(shell for c in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
+            $$c -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo $$c; break; }; done)
+
+.PHONY: help venv up test test-fast lint typecheck template check-template bench clean
+
+help:
+	@echo "make up         run the whole platform locally (emulator, gateway, windows)"
+	@echo "make test       run every test (unit, contract, integration, e2e)"
+	@echo "make test-fast  unit and contract tests only (no emulator)"
+	@echo "make lint       ruff check and format check"
+	@echo "make typecheck  mypy --strict on layers/, infra/, functions/"
+	@echo "make template   regenerate template.yaml (and other generated files) from routes/"
+	@echo "make bench      cold-start and platform-tax benchmarks"
+	@echo "make clean      remove the virtualenv and local state"
+
+$(STAMP): requirements.txt requirements.lock pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "WARNING: python3.12 not found; falling back to python3 ($$(python3 --version 2>&1))." >&2; \
+	  echo "WARNING: the Lambda runtime is python3.12; results may differ." >&2; \
+	  python3 -m venv $(VENV); \
+	else \
+	  $(PYTHON) -m venv $(VENV); \
+	fi
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+up: $(STAMP)
+	$(BIN)/hms up $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests/unit tests/contract $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy layers/hmskit infra/hms functions/payments/payments functions/documents/documents
+
+template: $(STAMP)
+	$(BIN)/hms template
+
+check-template: $(STAMP)
+	$(BIN)/hms template --check
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .hms .pytest_cache .mypy_cache .ruff_cache

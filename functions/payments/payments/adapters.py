@@ -1,0 +1,118 @@
+"""The only code that knows how a payment is stored in the window's table.
+
+Item: ``pk = OWNER#<sub>``, ``sk = PAYMENT#<id>``. Reads are keyed by the caller's ``sub``, so a
+citizen cannot reach another's payment even with its id. Ids are time-ordered, so the partition
+lists newest first. Cursors carry only the sort key (never the owner) and are checked on the way in.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from decimal import Decimal
+
+from hmskit.ids import is_id
+from hmskit.store import AlreadyExistsError, ConditionFailedError, TableStore
+
+from payments.domain import InvalidCursorError, Page, Payment
+
+_PREFIX = "PAYMENT#"
+
+
+def _pk(owner: str) -> str:
+    return f"OWNER#{owner}"
+
+
+def encode_cursor(sk: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": sk}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise InvalidCursorError("the cursor is not one this API issued") from exc
+    if not isinstance(after, str) or not after.startswith(_PREFIX) or not is_id(after[len(_PREFIX):]):
+        raise InvalidCursorError("the cursor is not one this API issued")
+    return after
+
+
+class DynamoPaymentRepository:
+    def __init__(self, store: TableStore) -> None:
+        self._store = store
+
+    def add(self, payment: Payment) -> None:
+        try:
+            self._store.put_new(
+                {
+                    "pk": _pk(payment.owner),
+                    "sk": _PREFIX + payment.id,
+                    "type": "payment",
+                    "id": payment.id,
+                    "owner": payment.owner,
+                    "amount": payment.amount,
+                    "currency": payment.currency,
+                    "purpose": payment.purpose,
+                    "status": payment.status,
+                    "created_at": payment.created_at,
+                }
+            )
+        except AlreadyExistsError as exc:  # a 80-bit random collision: refuse, never overwrite
+            raise RuntimeError(f"payment id {payment.id} collided") from exc
+
+    def get(self, owner: str, payment_id: str) -> Payment | None:
+        if not is_id(payment_id):
+            return None
+        item = self._store.get(_pk(owner), _PREFIX + payment_id)
+        return _payment(item) if item else None
+
+    def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
+        after = decode_cursor(cursor) if cursor else None
+        try:
+            items, last = self._store.query_page(
+                _pk(owner), sk_prefix=_PREFIX, limit=limit, after_sk=after
+            )
+        except ConditionFailedError as exc:
+            raise InvalidCursorError("the cursor is not one this API issued") from exc
+        return Page([_payment(i) for i in items], encode_cursor(last) if last else None)
+
+
+def _payment(item: dict[str, object]) -> Payment:
+    amount = item["amount"]
+    assert isinstance(amount, Decimal)
+    return Payment(
+        id=str(item["id"]),
+        owner=str(item["owner"]),
+        amount=amount,
+        currency=str(item["currency"]),
+        purpose=str(item["purpose"]),
+        status=str(item["status"]),
+        created_at=str(item["created_at"]),
+    )
+
+
+class InMemoryPaymentRepository:
+    """The fake repository for unit tests: same contract, no sockets."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Payment] = {}
+
+    def add(self, payment: Payment) -> None:
+        key = (payment.owner, payment.id)
+        if key in self.items:
+            raise RuntimeError(f"payment id {payment.id} collided")
+        self.items[key] = payment
+
+    def get(self, owner: str, payment_id: str) -> Payment | None:
+        return self.items.get((owner, payment_id))
+
+    def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
+        after = decode_cursor(cursor) if cursor else None
+        mine = sorted((p for (o, _), p in self.items.items() if o == owner), key=lambda p: p.id, reverse=True)
+        if after is not None:
+            mine = [p for p in mine if _PREFIX + p.id < after]
+        page = mine[:limit]
+        more = len(mine) > limit
+        return Page(page, encode_cursor(_PREFIX + page[-1].id) if more else None)

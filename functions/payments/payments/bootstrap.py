@@ -1,0 +1,58 @@
+"""Composition root: settings -> clients -> adapters, built once per process (warm starts reuse).
+
+boto3 finds a local emulator through ``AWS_ENDPOINT_URL``; nothing here plumbs an endpoint.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from hmskit.clock import Clock, SystemClock
+from hmskit.idempotency import Idempotency
+from hmskit.ids import new_id
+from hmskit.ratelimit import FixedWindowRateLimiter
+from hmskit.settings import WindowSettings, load_settings
+from hmskit.store import TableStore
+
+from payments.adapters import DynamoPaymentRepository
+from payments.domain import PaymentRepository
+
+
+@dataclass
+class Deps:
+    settings: WindowSettings
+    payments: PaymentRepository
+    rate_limiter: FixedWindowRateLimiter | None
+    idempotency: Idempotency
+    clock: Clock = field(default_factory=SystemClock)
+
+    def new_id(self) -> str:
+        return new_id(int(self.clock.now() * 1000))
+
+    def now_iso(self) -> str:
+        return datetime.fromtimestamp(self.clock.now(), UTC).isoformat(timespec="milliseconds")
+
+
+def build(settings: WindowSettings, *, dynamodb: Any, clock: Clock | None = None) -> Deps:
+    clock = clock or SystemClock()
+    store = TableStore(dynamodb, settings.table_name)
+    limiter = FixedWindowRateLimiter(store, settings.rate_limit, clock) if settings.rate_limit else None
+    return Deps(
+        settings=settings,
+        payments=DynamoPaymentRepository(store),
+        rate_limiter=limiter,
+        idempotency=Idempotency(
+            dynamodb, settings.table_name, ttl_seconds=settings.idempotency_ttl_seconds, scope=settings.window
+        ),
+        clock=clock,
+    )
+
+
+@functools.cache
+def deps() -> Deps:
+    import boto3
+
+    return build(load_settings(), dynamodb=boto3.client("dynamodb"))

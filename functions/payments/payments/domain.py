@@ -1,0 +1,87 @@
+"""Payments: plain functions over a repository port. No HTTP, no table names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+
+class PaymentNotFoundError(Exception):
+    """No payment with that id belongs to the caller."""
+
+
+class InvalidCursorError(Exception):
+    """A pagination cursor was not one this window issued."""
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: str
+    owner: str
+    amount: Decimal
+    currency: str
+    purpose: str
+    status: str
+    created_at: str
+
+    def public(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "amount": self.amount,
+            "currency": self.currency,
+            "purpose": self.purpose,
+            "status": self.status,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Payment]
+    cursor: str | None
+
+
+class PaymentRepository(Protocol):
+    def add(self, payment: Payment) -> None: ...
+
+    def get(self, owner: str, payment_id: str) -> Payment | None: ...
+
+    def list(self, owner: str, *, limit: int, cursor: str | None) -> Page: ...
+
+
+def create_payment(
+    repo: PaymentRepository,
+    *,
+    owner: str,
+    amount: Decimal,
+    currency: str,
+    purpose: str,
+    new_id: Callable[[], str],
+    now_iso: Callable[[], str],
+) -> Payment:
+    if not isinstance(amount, Decimal):  # money is never a float, anywhere
+        raise TypeError("amount must be a Decimal")
+    payment = Payment(
+        id=new_id(),
+        owner=owner,
+        amount=amount,
+        currency=currency,
+        purpose=purpose,
+        status="captured",
+        created_at=now_iso(),
+    )
+    repo.add(payment)
+    return payment
+
+
+def get_payment(repo: PaymentRepository, *, owner: str, payment_id: str) -> Payment:
+    payment = repo.get(owner, payment_id)
+    if payment is None:
+        raise PaymentNotFoundError(f"no payment {payment_id} for this citizen")
+    return payment
+
+
+def list_payments(repo: PaymentRepository, *, owner: str, limit: int, cursor: str | None) -> Page:
+    return repo.list(owner, limit=limit, cursor=cursor)

@@ -1,0 +1,74 @@
+"""Payments HTTP handler: parse, call one domain function, answer. Errors map in ONE place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hmskit.http import WindowApp, json_response
+from hmskit.observability import entrypoint, metrics
+from hmskit.problems import BadRequestError, NotFoundError
+from pydantic import ValidationError
+
+from payments import bootstrap, domain
+from payments.models import CreatePayment, ListQuery
+
+BASE = "/api/v1/payments"
+
+app = WindowApp(
+    "payments",
+    errors={domain.PaymentNotFoundError: NotFoundError, domain.InvalidCursorError: BadRequestError},
+)
+
+
+@app.post(BASE)
+def create_payment() -> Any:
+    request = app.json_body(CreatePayment)
+    deps: bootstrap.Deps = app.deps
+    owner = app.principal().sub
+
+    def create() -> Any:
+        payment = domain.create_payment(
+            deps.payments,
+            owner=owner,
+            amount=request.amount,
+            currency=request.currency,
+            purpose=request.purpose,
+            new_id=deps.new_id,
+            now_iso=deps.now_iso,
+        )
+        metrics().add_metric(name="PaymentCreated", unit="Count", value=1)
+        return json_response(201, payment.public(), {"Location": f"{BASE}/{payment.id}"})
+
+    return app.idempotent(request.model_dump(mode="json"), create)
+
+
+@app.get(f"{BASE}/{{id}}")
+def get_payment(id: str) -> Any:
+    payment = domain.get_payment(app.deps.payments, owner=app.principal().sub, payment_id=id)
+    return json_response(200, payment.public())
+
+
+@app.get(BASE)
+def list_payments() -> Any:
+    try:
+        query = ListQuery.model_validate(app.event.query_string_parameters or {})
+    except ValidationError as exc:
+        raise BadRequestError(f"invalid query: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from exc
+    page = domain.list_payments(
+        app.deps.payments, owner=app.principal().sub, limit=query.limit, cursor=query.cursor
+    )
+    return json_response(200, {"items": [p.public() for p in page.items], "next_cursor": page.cursor})
+
+
+@app.get(f"{BASE}/health", rate_limited=False)
+def health() -> Any:
+    return json_response(200, {"window": "payments", "status": "ok"})
+
+
+def handle(event: dict[str, Any], context: Any, deps: bootstrap.Deps) -> dict[str, Any]:
+    return app.handle(event, context, deps)
+
+
+@entrypoint
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(event, context, bootstrap.deps())

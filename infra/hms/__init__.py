@@ -1,0 +1,1 @@
+"""hms: the platform's tooling: manifest model, template generator, local runtime and CLI."""

@@ -1,0 +1,192 @@
+"""The platform model: every window, its routes and resources, resolved from the manifests.
+
+One model feeds ``template.yaml``, the local gateway and local provisioning, so the three can never
+disagree about a route, a scope or a table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hms.manifest import Manifest, ManifestError, ManifestErrors, RouteDecl, Throttle, load_manifest
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # GET, POST, ... or ANY
+    path: str  # API Gateway syntax: /api/v1/payments/{id}, /api/v1/x/{proxy+}
+    scopes: tuple[str, ...]  # any-of; empty = any valid token
+    authorized: bool  # False: public route (no auth plugin)
+    rate_limited: bool
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    limit: int
+    window: int
+
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.window}"
+
+
+@dataclass(frozen=True)
+class Window:
+    name: str
+    manifest_file: str
+    uri: str
+    prefix: str
+    routes: tuple[Route, ...]
+    proxy: bool  # no explicit routes: the whole prefix goes to the window
+    scopes: tuple[str, ...]
+    rate_limit: RateLimit | None
+    throttle: Throttle | None
+    framework: str
+    payload_version: str
+    timeout: int
+    memory: int
+    bucket: bool
+    code_dir: str  # relative to the project root
+
+    @property
+    def title(self) -> str:
+        return self.name[0].upper() + self.name[1:]
+
+    @property
+    def handler(self) -> str:
+        if self.framework == "chalice":
+            return f"{self.name}.app.app"
+        return f"{self.name}.handler.lambda_handler"
+
+    @property
+    def function_id(self) -> str:
+        return f"{self.title}Function"
+
+    @property
+    def table_id(self) -> str:
+        return f"{self.title}Table"
+
+    @property
+    def bucket_id(self) -> str:
+        return f"{self.title}Bucket"
+
+    def local_table_name(self) -> str:
+        return f"hms-{self.name}"
+
+    def local_bucket_name(self) -> str:
+        return f"hms-{self.name}-documents"
+
+    def environment(self, *, table_name: str, bucket_name: str | None) -> dict[str, str]:
+        """The window's environment: the same keys in the template and under ``hms up``."""
+        env = {
+            "HMS_WINDOW": self.name,
+            "HMS_TABLE_NAME": table_name,
+            "POWERTOOLS_SERVICE_NAME": self.name,
+            "POWERTOOLS_METRICS_NAMESPACE": "HMS",
+        }
+        if self.rate_limit:
+            env["HMS_RATE_LIMIT"] = str(self.rate_limit)
+        if bucket_name is not None:
+            env["HMS_BUCKET_NAME"] = bucket_name
+        return env
+
+
+@dataclass(frozen=True)
+class Platform:
+    root: Path
+    windows: tuple[Window, ...] = field(default_factory=tuple)
+
+    def window(self, name: str) -> Window:
+        for w in self.windows:
+            if w.name == name:
+                return w
+        raise KeyError(name)
+
+
+def _routes(m: Manifest) -> tuple[tuple[Route, ...], bool]:
+    authorized = m.auth is not None
+    scopes = tuple(m.auth.scopes) if m.auth else ()
+    if not m.routes:
+        return (
+            Route("ANY", m.prefix, scopes, authorized, True),
+            Route("ANY", m.prefix + "/{proxy+}", scopes, authorized, True),
+        ), True
+    out = []
+    for r in m.routes:
+        out.append(_route(r, scopes, authorized))
+    return tuple(out), False
+
+
+def _route(r: RouteDecl, scopes: tuple[str, ...], authorized: bool) -> Route:
+    return Route(r.method, r.path, tuple(r.scopes) if r.scopes is not None else scopes, authorized, r.rate_limited)
+
+
+def _segments_overlap(a: str, b: str) -> bool:
+    sa, sb = a.strip("/").split("/"), b.strip("/").split("/")
+    n = min(len(sa), len(sb))
+    return sa[:n] == sb[:n]
+
+
+def load_platform(root: Path) -> Platform:
+    """Load and cross-check every ``routes/*.yaml`` against ``functions/``.
+
+    Raises ``ManifestErrors`` listing every problem; a platform is returned only when there are none.
+    """
+    root = root.resolve()
+    routes_dir = root / "routes"
+    files = sorted(routes_dir.glob("*.yaml")) + sorted(routes_dir.glob("*.yml"))
+    errors: list[ManifestError] = []
+    if not files:
+        raise ManifestErrors([ManifestError("routes/", "files", "no route manifests (*.yaml) found")])
+    loaded: list[tuple[str, Manifest]] = []
+    for path in files:
+        try:
+            loaded.append((str(path.relative_to(root)), load_manifest(path, root)))
+        except ManifestError as exc:
+            errors.append(exc)
+    windows: list[Window] = []
+    owners: dict[str, str] = {}
+    prefixes: list[tuple[str, str]] = []
+    for file, m in loaded:
+        name = m.window_name
+        code_dir = root / "functions" / name
+        entry = code_dir / name / ("app.py" if m.window.framework == "chalice" else "handler.py")
+        if not entry.is_file():
+            errors.append(ManifestError(file, "upstream", f"{m.upstream!r} names no window: {entry.relative_to(root)} does not exist"))
+            continue
+        if name in owners:
+            errors.append(ManifestError(file, "upstream", f"window {name!r} already has the manifest {owners[name]}"))
+            continue
+        clash = next(((f, p) for f, p in prefixes if _segments_overlap(p, m.prefix)), None)
+        if clash:
+            errors.append(ManifestError(file, "uri", f"{m.uri!r} overlaps {clash[1]}/** in {clash[0]}"))
+            continue
+        owners[name] = file
+        prefixes.append((file, m.prefix))
+        routes, proxy = _routes(m)
+        windows.append(
+            Window(
+                name=name,
+                manifest_file=file,
+                uri=m.uri,
+                prefix=m.prefix,
+                routes=routes,
+                proxy=proxy,
+                scopes=tuple(m.auth.scopes) if m.auth else (),
+                rate_limit=RateLimit(m.rate_limit.limit, m.rate_limit.window) if m.rate_limit else None,
+                throttle=m.throttle,
+                framework=m.window.framework,
+                payload_version=m.window.payload_version,
+                timeout=m.window.timeout,
+                memory=m.window.memory,
+                bucket=m.window.bucket,
+                code_dir=str(code_dir.relative_to(root)),
+            )
+        )
+    if errors:
+        raise ManifestErrors(errors)
+    return Platform(root=root, windows=tuple(sorted(windows, key=lambda w: w.name)))

@@ -1,0 +1,167 @@
+"""The window's own DynamoDB table (single-table design: ``pk``/``sk``).
+
+The store speaks plain Python values (``Decimal`` for numbers, never ``float``) and translates AWS
+errors into its own: adapters above it decide what they mean for the domain. The boto3 client is
+injected; this module never builds one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+_SER = TypeSerializer()
+_DE = TypeDeserializer()
+
+Item = dict[str, Any]
+
+
+class StoreError(Exception):
+    """The table could not be read or written."""
+
+
+class AlreadyExistsError(StoreError):
+    """A conditional create found the key taken."""
+
+
+class ConditionFailedError(StoreError):
+    """A write's condition did not hold."""
+
+
+class TransactionConflictError(StoreError):
+    """A transaction was cancelled (a condition failed or it conflicted with another)."""
+
+
+def to_dynamo(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _SER.serialize(v) for k, v in item.items() if v is not None}
+
+
+def from_dynamo(raw: Mapping[str, Any]) -> Item:
+    return {k: _DE.deserialize(v) for k, v in raw.items()}
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class TableStore:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self.table_name = table_name
+
+    @property
+    def client(self) -> Any:
+        return self._client
+
+    def put_new(self, item: Mapping[str, Any]) -> None:
+        """Create an item; ``AlreadyExistsError`` if its key is taken."""
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=to_dynamo(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise AlreadyExistsError(f"{item['pk']}/{item['sk']} already exists") from exc
+            raise StoreError(f"put_item failed: {_code(exc)}") from exc
+
+    def put(self, item: Mapping[str, Any], *, condition: str | None = None,
+            values: Mapping[str, Any] | None = None) -> None:
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": to_dynamo(item)}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        if values:
+            kwargs["ExpressionAttributeValues"] = to_dynamo(values)
+        try:
+            self._client.put_item(**kwargs)
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise ConditionFailedError(f"condition failed for {item['pk']}/{item['sk']}") from exc
+            raise StoreError(f"put_item failed: {_code(exc)}") from exc
+
+    def get(self, pk: str, sk: str) -> Item | None:
+        try:
+            resp = self._client.get_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                ConsistentRead=True,
+            )
+        except ClientError as exc:
+            raise StoreError(f"get_item failed: {_code(exc)}") from exc
+        raw = resp.get("Item")
+        return from_dynamo(raw) if raw else None
+
+    def delete(self, pk: str, sk: str) -> None:
+        try:
+            self._client.delete_item(
+                TableName=self.table_name, Key={"pk": {"S": pk}, "sk": {"S": sk}}
+            )
+        except ClientError as exc:
+            raise StoreError(f"delete_item failed: {_code(exc)}") from exc
+
+    def query_page(
+        self,
+        pk: str,
+        *,
+        sk_prefix: str,
+        limit: int,
+        after_sk: str | None = None,
+        newest_first: bool = True,
+    ) -> tuple[list[Item], str | None]:
+        """One page of a partition, and the sort key to continue after (``None`` at the end).
+
+        DynamoDB may stop a page early (1 MB) or report a last key with nothing after it; the caller
+        only ever sees an opaque continuation, never the table's key shape.
+        """
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": sk_prefix}},
+            "ScanIndexForward": not newest_first,
+            "Limit": limit,
+        }
+        if after_sk is not None:
+            kwargs["ExclusiveStartKey"] = {"pk": {"S": pk}, "sk": {"S": after_sk}}
+        try:
+            resp = self._client.query(**kwargs)
+        except ClientError as exc:
+            if _code(exc) == "ValidationException":
+                raise ConditionFailedError(f"invalid continuation: {exc}") from exc
+            raise StoreError(f"query failed: {_code(exc)}") from exc
+        items = [from_dynamo(raw) for raw in resp.get("Items", [])]
+        last = resp.get("LastEvaluatedKey")
+        return items, (last["sk"]["S"] if last else None)
+
+    def increment(self, pk: str, sk: str, *, attr: str, expires_at: int) -> int:
+        """Atomically add one to a counter and return its new value (one round trip)."""
+        try:
+            resp = self._client.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                UpdateExpression="ADD #n :one SET expires_at = if_not_exists(expires_at, :exp)",
+                ExpressionAttributeNames={"#n": attr},
+                ExpressionAttributeValues={":one": {"N": "1"}, ":exp": {"N": str(expires_at)}},
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            raise StoreError(f"update_item failed: {_code(exc)}") from exc
+        return int(resp["Attributes"][attr]["N"])
+
+    def transact_put(self, items: Iterable[Mapping[str, Any]], *, new_keys: bool = True) -> None:
+        """Write several items atomically: all or none (the outbox's primitive)."""
+        ops = []
+        for item in items:
+            put: dict[str, Any] = {"TableName": self.table_name, "Item": to_dynamo(item)}
+            if new_keys:
+                put["ConditionExpression"] = "attribute_not_exists(pk)"
+            ops.append({"Put": put})
+        try:
+            self._client.transact_write_items(TransactItems=ops)
+        except ClientError as exc:
+            if _code(exc) == "TransactionCanceledException":
+                raise TransactionConflictError(str(exc)) from exc
+            raise StoreError(f"transact_write_items failed: {_code(exc)}") from exc
