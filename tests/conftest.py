@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Each window's code directory is on sys.path, as /var/task is in Lambda.
+for _code_dir in sorted((ROOT / "functions").iterdir()):
+    if _code_dir.is_dir() and str(_code_dir) not in sys.path:
+        sys.path.insert(0, str(_code_dir))
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "test",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hms.manifest import Manifest, ManifestError, ManifestErrors, RouteDecl, Throttle, load_manifest
 
@@ -80,9 +81,12 @@ class Window:
     def local_bucket_name(self) -> str:
         return f"hms-{self.name}-documents"
 
-    def environment(self, *, table_name: str, bucket_name: str | None) -> dict[str, str]:
-        """The window's environment: the same keys in the template and under ``hms up``."""
-        env = {
+    def environment(self, *, table_name: Any, bucket_name: Any | None) -> dict[str, Any]:
+        """The window's environment: the same keys in the template and under ``hms up``.
+
+        Names are strings locally and CloudFormation references in the template.
+        """
+        env: dict[str, Any] = {
             "HMS_WINDOW": self.name,
             "HMS_TABLE_NAME": table_name,
             "POWERTOOLS_SERVICE_NAME": self.name,

@@ -1,0 +1,95 @@
+"""``hms``: the platform's command line. Like ``sam``, it acts on the project in the current
+directory (or ``--root``).
+
+    hms template [--check]     regenerate template.yaml (or show the drift and exit 1)
+    hms up [...]               run the whole platform locally (see ``hms up --help``)
+    hms token --sub alice --scope payments.read [--ttl 3600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from hms.manifest import ManifestErrors
+
+
+def find_root(start: Path) -> Path:
+    """The project root: the nearest directory holding ``routes/`` and ``functions/``."""
+    for candidate in (start, *start.parents):
+        if (candidate / "routes").is_dir() and (candidate / "functions").is_dir():
+            return candidate
+    raise SystemExit(f"hms: no HMS project here: no routes/ and functions/ in {start} or above")
+
+
+def generated_files(root: Path) -> dict[Path, str]:
+    """Every generated file and its expected content, from the manifests and the code."""
+    from hms.model import load_platform
+    from hms.template import render
+
+    platform = load_platform(root)
+    return {root / "template.yaml": render(platform)}
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    root = find_root(Path(args.root).resolve())
+    try:
+        files = generated_files(root)
+    except ManifestErrors as exc:
+        print(f"hms template: nothing generated.\n{exc}", file=sys.stderr)
+        return 2
+    stale = 0
+    for path, content in files.items():
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if current == content:
+            continue
+        rel = path.relative_to(root)
+        if args.check:
+            stale += 1
+            diff = difflib.unified_diff(
+                current.splitlines(keepends=True),
+                content.splitlines(keepends=True),
+                fromfile=f"{rel} (committed)",
+                tofile=f"{rel} (generated)",
+            )
+            sys.stdout.writelines(diff)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+            print(f"wrote {rel}")
+    if args.check:
+        if stale:
+            print(f"\nhms template --check: {stale} generated file(s) are stale; run `make template`.", file=sys.stderr)
+            return 1
+        print("generated files are up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hms", description="HMS service windows tooling")
+    parser.add_argument("--root", default=".", help="project directory (default: the current one)")
+    subs = parser.add_subparsers(dest="command", required=True)
+
+    t = subs.add_parser("template", help="generate template.yaml from routes/ and functions/")
+    t.add_argument("--check", action="store_true", help="exit 1 and print the diff when stale")
+    t.set_defaults(func=cmd_template)
+
+    try:
+        from hms.local.cli import register  # the local runtime's commands (up, token)
+    except ImportError:
+        pass
+    else:
+        register(subs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
