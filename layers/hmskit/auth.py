@@ -45,7 +45,8 @@ def principal_from_event(event: Mapping[str, Any]) -> Principal:
     scopes = jwt.get("scopes")
     if not scopes:
         raw = claims.get("scope") or claims.get("scp") or ""
-        scopes = raw.split() if isinstance(raw, str) else list(raw)
+        # API Gateway flattens array claims to "[a b]"
+        scopes = raw.strip("[]").split() if isinstance(raw, str) else list(raw)
     return Principal(sub=sub, scopes=frozenset(str(s) for s in scopes), claims=dict(claims))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated
 
@@ -10,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from payments.currencies import MINOR_UNITS
 
 MAX_AMOUNT = Decimal("1000000.00")
+# Plain decimal notation only: Decimal() alone also takes "1e3", "1_000" and non-ASCII digits.
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 class CreatePayment(BaseModel):
@@ -24,6 +27,11 @@ class CreatePayment(BaseModel):
     def _no_float_or_bool(cls, value: object) -> object:
         if isinstance(value, bool) or isinstance(value, float):
             raise ValueError("amount must be a decimal number or string, not a float")
+        if isinstance(value, str) and not _PLAIN_DECIMAL.fullmatch(value):
+            raise ValueError("amount must be written in plain decimal notation, e.g. \"12.50\"")
+        exponent = value.as_tuple().exponent if isinstance(value, Decimal) else 0
+        if isinstance(exponent, int) and exponent > 0:  # a JSON number such as 1e3
+            raise ValueError("amount must be written in plain decimal notation, not 1e3")
         return value
 
     @field_validator("currency")
