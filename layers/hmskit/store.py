@@ -165,3 +165,61 @@ class TableStore:
             if _code(exc) == "TransactionCanceledException":
                 raise TransactionConflictError(str(exc)) from exc
             raise StoreError(f"transact_write_items failed: {_code(exc)}") from exc
+
+    def update(
+        self,
+        pk: str,
+        sk: str,
+        changes: Mapping[str, Any],
+        *,
+        expect: Mapping[str, Any] | None = None,
+    ) -> Item:
+        """Change attributes of an existing item (``None`` removes one) and return it as written.
+
+        The write happens only if the item exists and every ``expect`` attribute equals its value;
+        otherwise ``ConditionFailedError``. Attribute names are always placeholders, so reserved
+        words such as ``status`` are safe.
+        """
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        sets: list[str] = []
+        removes: list[str] = []
+        for i, (attr, value) in enumerate(changes.items()):
+            names[f"#u{i}"] = attr
+            if value is None:
+                removes.append(f"#u{i}")
+            else:
+                values[f":u{i}"] = value
+                sets.append(f"#u{i} = :u{i}")
+        conditions = ["attribute_exists(pk)"]
+        for i, (attr, value) in enumerate((expect or {}).items()):
+            names[f"#c{i}"] = attr
+            values[f":c{i}"] = value
+            conditions.append(f"#c{i} = :c{i}")
+        expression = " ".join(
+            part
+            for part in (
+                f"SET {', '.join(sets)}" if sets else "",
+                f"REMOVE {', '.join(removes)}" if removes else "",
+            )
+            if part
+        )
+        if not expression:
+            raise ValueError("update needs at least one change")
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+            "UpdateExpression": expression,
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeNames": names,
+            "ReturnValues": "ALL_NEW",
+        }
+        if values:
+            kwargs["ExpressionAttributeValues"] = to_dynamo(values)
+        try:
+            resp = self._client.update_item(**kwargs)
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise ConditionFailedError(f"condition failed for {pk}/{sk}") from exc
+            raise StoreError(f"update_item failed: {_code(exc)}") from exc
+        return from_dynamo(resp.get("Attributes", {}))

@@ -1,0 +1,307 @@
+"""The only code that knows how a document is stored: its table item and its S3 keys.
+
+Item: ``pk = OWNER#<sub>``, ``sk = DOC#<id>``. Reads are keyed by the caller's ``sub``, so a citizen
+cannot reach another's document even with its id.
+
+Objects: the document's bytes at ``docs/<id>``; a presigned upload lands at ``uploads/<id>`` and is
+copied to ``docs/<id>`` only when it is completed, so the upload form (valid for a few minutes) can
+never replace bytes that were already verified.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from documents.domain import (
+    Document,
+    ObjectStoreError,
+    PresignedPost,
+    StagedObject,
+    StatusChangedError,
+    UploadChangedError,
+    UploadMissingError,
+)
+from hmskit.ids import is_id
+from hmskit.store import AlreadyExistsError, ConditionFailedError, TableStore
+
+_PREFIX = "DOC#"
+DOC_KEYS = "docs/"
+UPLOAD_KEYS = "uploads/"
+_CHUNK = 1024 * 1024
+
+
+def _pk(owner: str) -> str:
+    return f"OWNER#{owner}"
+
+
+def doc_key(doc_id: str) -> str:
+    return DOC_KEYS + doc_id
+
+
+def upload_key(doc_id: str) -> str:
+    return UPLOAD_KEYS + doc_id
+
+
+class DynamoDocumentRepository:
+    def __init__(self, store: TableStore) -> None:
+        self._store = store
+
+    def add(self, doc: Document) -> None:
+        try:
+            self._store.put_new(
+                {
+                    "pk": _pk(doc.owner),
+                    "sk": _PREFIX + doc.id,
+                    "type": "document",
+                    "id": doc.id,
+                    "owner": doc.owner,
+                    "filename": doc.filename,
+                    "size": doc.size,
+                    "content_type": doc.content_type,
+                    "sha256": doc.sha256,
+                    "kind": doc.kind,
+                    "renewal_id": doc.renewal_id,
+                    "status": doc.status,
+                    "created_at": doc.created_at,
+                }
+            )
+        except AlreadyExistsError as exc:  # a 80-bit random collision: refuse, never overwrite
+            raise RuntimeError(f"document id {doc.id} collided") from exc
+
+    def get(self, owner: str, doc_id: str) -> Document | None:
+        if not is_id(doc_id):
+            return None
+        item = self._store.get(_pk(owner), _PREFIX + doc_id)
+        return _document(item) if item else None
+
+    def set_status(self, doc: Document, *, expected: str) -> None:
+        try:
+            self._store.update(
+                _pk(doc.owner),
+                _PREFIX + doc.id,
+                {"status": doc.status, "sha256": doc.sha256},
+                expect={"status": expected},
+            )
+        except ConditionFailedError as exc:
+            raise StatusChangedError(f"document {doc.id} is no longer {expected}") from exc
+
+
+def _document(item: dict[str, Any]) -> Document:
+    sha256 = item.get("sha256")
+    renewal_id = item.get("renewal_id")
+    return Document(
+        id=str(item["id"]),
+        owner=str(item["owner"]),
+        filename=str(item["filename"]),
+        size=int(item["size"]),
+        content_type=str(item["content_type"]),
+        sha256=str(sha256) if sha256 is not None else None,
+        kind=str(item["kind"]),
+        renewal_id=str(renewal_id) if renewal_id is not None else None,
+        status=str(item["status"]),
+        created_at=str(item["created_at"]),
+    )
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+class S3ObjectStore:
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self.bucket = bucket
+
+    def put(self, doc_id: str, data: bytes, *, content_type: str, sha256: str) -> None:
+        try:
+            self._client.put_object(
+                Bucket=self.bucket,
+                Key=doc_key(doc_id),
+                Body=data,
+                ContentType=content_type,
+                ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode("ascii"),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise ObjectStoreError("document storage is unavailable; retry shortly") from exc
+
+    def delete(self, doc_id: str) -> None:
+        try:
+            resp = self._client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": doc_key(doc_id)}, {"Key": upload_key(doc_id)}], "Quiet": True},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise ObjectStoreError(f"could not delete the objects of document {doc_id}") from exc
+        if resp.get("Errors"):
+            raise ObjectStoreError(f"could not delete the objects of document {doc_id}: {resp['Errors']}")
+
+    def staged(self, doc_id: str) -> StagedObject | None:
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=upload_key(doc_id))
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                return None
+            raise ObjectStoreError("document storage is unavailable; retry shortly") from exc
+        except BotoCoreError as exc:
+            raise ObjectStoreError("document storage is unavailable; retry shortly") from exc
+        return StagedObject(size=int(head["ContentLength"]), tag=str(head["ETag"]))
+
+    def promote(self, doc_id: str, *, tag: str, content_type: str) -> None:
+        try:
+            self._client.copy_object(
+                Bucket=self.bucket,
+                Key=doc_key(doc_id),
+                CopySource={"Bucket": self.bucket, "Key": upload_key(doc_id)},
+                CopySourceIfMatch=tag,
+                ContentType=content_type,
+                MetadataDirective="REPLACE",
+            )
+            self._client.delete_object(Bucket=self.bucket, Key=upload_key(doc_id))
+        except ClientError as exc:
+            if _code(exc) in {"PreconditionFailed", "412"}:
+                raise UploadChangedError(
+                    "the upload changed while it was checked; complete it again"
+                ) from exc
+            if _code(exc) in _MISSING:
+                raise UploadMissingError(f"nothing has been uploaded for document {doc_id} yet") from exc
+            raise ObjectStoreError("document storage is unavailable; retry shortly") from exc
+        except BotoCoreError as exc:
+            raise ObjectStoreError("document storage is unavailable; retry shortly") from exc
+
+    def read_prefix(self, doc_id: str, length: int) -> bytes:
+        try:
+            resp = self._client.get_object(
+                Bucket=self.bucket, Key=doc_key(doc_id), Range=f"bytes=0-{length - 1}"
+            )
+            return bytes(resp["Body"].read())
+        except ClientError as exc:
+            if _code(exc) == "InvalidRange":  # an empty object has no first bytes
+                return b""
+            raise ObjectStoreError("document storage is unavailable; retry shortly") from exc
+        except BotoCoreError as exc:
+            raise ObjectStoreError("document storage is unavailable; retry shortly") from exc
+
+    def digest(self, doc_id: str) -> tuple[str, int]:
+        sha = hashlib.sha256()
+        length = 0
+        try:
+            body = self._client.get_object(Bucket=self.bucket, Key=doc_key(doc_id))["Body"]
+            for chunk in body.iter_chunks(_CHUNK):
+                sha.update(chunk)
+                length += len(chunk)
+        except (ClientError, BotoCoreError) as exc:
+            raise ObjectStoreError("document storage is unavailable; retry shortly") from exc
+        return sha.hexdigest(), length
+
+    def location(self, doc_id: str) -> str:
+        return f"s3://{self.bucket}/{doc_key(doc_id)}"
+
+    def presign_get(self, doc_id: str, *, content_type: str, filename: str, expires_in: int) -> str:
+        url: str = self._client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": doc_key(doc_id),
+                "ResponseContentType": content_type,
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            },
+            ExpiresIn=expires_in,
+        )
+        return url
+
+    def presign_post(self, doc_id: str, *, content_type: str, size: int, expires_in: int) -> PresignedPost:
+        post = self._client.generate_presigned_post(
+            Bucket=self.bucket,
+            Key=upload_key(doc_id),
+            Fields={"Content-Type": content_type},
+            Conditions=[["content-length-range", size, size], ["eq", "$Content-Type", content_type]],
+            ExpiresIn=expires_in,
+        )
+        return PresignedPost(url=str(post["url"]), fields={k: str(v) for k, v in post["fields"].items()})
+
+
+class InMemoryDocumentRepository:
+    """The fake repository for unit tests: same contract, no sockets."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Document] = {}
+
+    def add(self, doc: Document) -> None:
+        key = (doc.owner, doc.id)
+        if key in self.items:
+            raise RuntimeError(f"document id {doc.id} collided")
+        self.items[key] = doc
+
+    def get(self, owner: str, doc_id: str) -> Document | None:
+        return self.items.get((owner, doc_id))
+
+    def set_status(self, doc: Document, *, expected: str) -> None:
+        current = self.items.get((doc.owner, doc.id))
+        if current is None or current.status != expected:
+            raise StatusChangedError(f"document {doc.id} is no longer {expected}")
+        self.items[(doc.owner, doc.id)] = doc
+
+
+class InMemoryObjectStore:
+    """The fake object store for unit tests: keys as the S3 adapter lays them out, no sockets."""
+
+    def __init__(self, bucket: str = "docs-bucket") -> None:
+        self.bucket = bucket
+        self.objects: dict[str, tuple[bytes, str]] = {}  # key -> (bytes, content type)
+
+    def stage(self, doc_id: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        """What a client's POST to the presigned form does."""
+        self.objects[upload_key(doc_id)] = (data, content_type)
+
+    def put(self, doc_id: str, data: bytes, *, content_type: str, sha256: str) -> None:
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise ObjectStoreError("checksum mismatch")
+        self.objects[doc_key(doc_id)] = (data, content_type)
+
+    def delete(self, doc_id: str) -> None:
+        self.objects.pop(doc_key(doc_id), None)
+        self.objects.pop(upload_key(doc_id), None)
+
+    def staged(self, doc_id: str) -> StagedObject | None:
+        found = self.objects.get(upload_key(doc_id))
+        if found is None:
+            return None
+        return StagedObject(size=len(found[0]), tag=hashlib.md5(found[0]).hexdigest())  # noqa: S324
+
+    def promote(self, doc_id: str, *, tag: str, content_type: str) -> None:
+        staged = self.staged(doc_id)
+        if staged is None:
+            raise UploadMissingError(f"nothing has been uploaded for document {doc_id} yet")
+        if staged.tag != tag:
+            raise UploadChangedError("the upload changed while it was checked; complete it again")
+        data, _ = self.objects.pop(upload_key(doc_id))
+        self.objects[doc_key(doc_id)] = (data, content_type)
+
+    def read_prefix(self, doc_id: str, length: int) -> bytes:
+        return self.objects[doc_key(doc_id)][0][:length]
+
+    def digest(self, doc_id: str) -> tuple[str, int]:
+        data = self.objects[doc_key(doc_id)][0]
+        return hashlib.sha256(data).hexdigest(), len(data)
+
+    def location(self, doc_id: str) -> str:
+        return f"s3://{self.bucket}/{doc_key(doc_id)}"
+
+    def presign_get(self, doc_id: str, *, content_type: str, filename: str, expires_in: int) -> str:
+        return f"https://{self.bucket}.objects.test/{doc_key(doc_id)}?expires_in={expires_in}&filename={filename}"
+
+    def presign_post(self, doc_id: str, *, content_type: str, size: int, expires_in: int) -> PresignedPost:
+        return PresignedPost(
+            url=f"https://{self.bucket}.objects.test/",
+            fields={"key": upload_key(doc_id), "Content-Type": content_type},
+        )
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.objects

@@ -1,0 +1,108 @@
+"""Composition root: settings -> clients -> adapters, built once per process (warm starts reuse).
+
+boto3 finds a local emulator through ``AWS_ENDPOINT_URL``; nothing here plumbs an endpoint. The
+window's own limits (``HMS_MAX_UPLOAD_BYTES``) stay here: the kit's body check is widened to fit
+one upload form.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from documents.adapters import DynamoDocumentRepository, S3ObjectStore
+from documents.domain import DocumentRepository, Limits, ObjectStore
+from hmskit.clock import Clock, SystemClock
+from hmskit.idempotency import Idempotency
+from hmskit.ids import new_id
+from hmskit.ratelimit import FixedWindowRateLimiter
+from hmskit.settings import SettingsError, WindowSettings, load_settings
+from hmskit.store import TableStore
+
+FORM_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers and the small text fields
+
+
+@dataclass
+class Deps:
+    settings: WindowSettings
+    documents: DocumentRepository
+    objects: ObjectStore
+    rate_limiter: FixedWindowRateLimiter | None
+    idempotency: Idempotency
+    limits: Limits = field(default_factory=Limits)
+    clock: Clock = field(default_factory=SystemClock)
+
+    def new_id(self) -> str:
+        return new_id(int(self.clock.now() * 1000))
+
+    def now_iso(self) -> str:
+        return datetime.fromtimestamp(self.clock.now(), UTC).isoformat(timespec="milliseconds")
+
+
+def window_settings(settings: WindowSettings, limits: Limits) -> WindowSettings:
+    """The kit's settings with a body limit that fits one upload form."""
+    needed = limits.max_upload_bytes + FORM_OVERHEAD_BYTES
+    if settings.max_body_bytes >= needed:
+        return settings
+    return settings.model_copy(update={"max_body_bytes": needed})
+
+
+def limits_from_env(environ: Mapping[str, str]) -> Limits:
+    raw = environ.get("HMS_MAX_UPLOAD_BYTES", "").strip()
+    if not raw:
+        return Limits()
+    if not raw.isdigit() or int(raw) <= 0:
+        raise SettingsError(f"HMS_MAX_UPLOAD_BYTES must be a positive number of bytes, got {raw!r}")
+    return Limits(max_upload_bytes=int(raw))
+
+
+def build(
+    settings: WindowSettings,
+    *,
+    dynamodb: Any,
+    s3: Any,
+    clock: Clock | None = None,
+    limits: Limits | None = None,
+) -> Deps:
+    if not settings.bucket_name:
+        raise SettingsError("the documents window needs a bucket (HMS_BUCKET_NAME)")
+    clock = clock or SystemClock()
+    limits = limits or Limits()
+    settings = window_settings(settings, limits)
+    store = TableStore(dynamodb, settings.table_name)
+    limiter = FixedWindowRateLimiter(store, settings.rate_limit, clock) if settings.rate_limit else None
+    return Deps(
+        settings=settings,
+        documents=DynamoDocumentRepository(store),
+        objects=S3ObjectStore(s3, settings.bucket_name),
+        rate_limiter=limiter,
+        idempotency=Idempotency(
+            dynamodb, settings.table_name, ttl_seconds=settings.idempotency_ttl_seconds, scope=settings.window
+        ),
+        limits=limits,
+        clock=clock,
+    )
+
+
+def s3_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # SigV4 everywhere: presigned URLs and POST policies must verify in every region.
+    return boto3.client("s3", config=Config(signature_version="s3v4"))
+
+
+@functools.cache
+def deps() -> Deps:
+    import boto3
+
+    return build(
+        load_settings(),
+        dynamodb=boto3.client("dynamodb"),
+        s3=s3_client(),
+        limits=limits_from_env(os.environ),
+    )
