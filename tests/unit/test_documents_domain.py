@@ -6,6 +6,7 @@ import hashlib
 import itertools
 
 import pytest
+
 from documents import domain
 from documents.adapters import InMemoryDocumentRepository, InMemoryObjectStore, doc_key, upload_key
 from documents.domain import Limits, Upload

@@ -68,7 +68,8 @@ def build(
     clock: Clock | None = None,
     limits: Limits | None = None,
 ) -> Deps:
-    if not settings.bucket_name:
+    bucket = settings.bucket_name
+    if not bucket:
         raise SettingsError("the documents window needs a bucket (HMS_BUCKET_NAME)")
     clock = clock or SystemClock()
     limits = limits or Limits()
@@ -78,7 +79,7 @@ def build(
     return Deps(
         settings=settings,
         documents=DynamoDocumentRepository(store),
-        objects=S3ObjectStore(s3, settings.bucket_name),
+        objects=S3ObjectStore(s3, bucket),
         rate_limiter=limiter,
         idempotency=Idempotency(
             dynamodb, settings.table_name, ttl_seconds=settings.idempotency_ttl_seconds, scope=settings.window
