@@ -347,3 +347,33 @@ def test_the_route_table_is_what_the_manifest_declares() -> None:
         ("POST", "/api/v1/docs/uploads"),
         ("POST", "/api/v1/docs/uploads/{id}/complete"),
     ]
+
+
+def test_the_upload_limit_comes_from_the_window_setting_and_widens_the_body_check() -> None:
+    from documents.bootstrap import build, limits_from_env
+
+    limits = limits_from_env({"HMS_MAX_UPLOAD_BYTES": "1000"})
+    settings = WindowSettings(window="documents", table_name="t", bucket_name="b")
+
+    assert limits.max_upload_bytes == 1000
+    assert limits_from_env({}).max_upload_bytes == 5 * 1024 * 1024
+    assert build(settings, dynamodb=None, s3=None, limits=Limits()).settings.max_body_bytes == (
+        5 * 1024 * 1024 + FORM_OVERHEAD_BYTES
+    )
+
+
+@pytest.mark.parametrize("raw", ["-1", "0", "five"])
+def test_a_bad_upload_limit_is_a_settings_error(raw: str) -> None:
+    from documents.bootstrap import limits_from_env
+    from hmskit.settings import SettingsError
+
+    with pytest.raises(SettingsError):
+        limits_from_env({"HMS_MAX_UPLOAD_BYTES": raw})
+
+
+def test_the_window_refuses_to_start_without_a_bucket() -> None:
+    from documents.bootstrap import build
+    from hmskit.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="HMS_BUCKET_NAME"):
+        build(WindowSettings(window="documents", table_name="t"), dynamodb=None, s3=None)
