@@ -123,7 +123,12 @@ class WindowApp:
         self._routes: dict[tuple[str, str], RouteSpec] = {}
         self._by_powertools_path: dict[tuple[str, str], RouteSpec] = {}
         self.resolver.exception_handler(Exception)(self._on_error)
-        self.resolver.use(middlewares=[self._rate_limit])
+        # A plain function, not the bound method: Powertools caches its signature inspection on
+        # the middleware object, which a bound method cannot hold (re-inspected: ~50 us a request).
+        def rate_limit(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response[Any]]) -> Response[Any]:
+            return self._rate_limit(app, next_middleware)
+
+        self.resolver.use(middlewares=[rate_limit])
 
     # -- routes -----------------------------------------------------------------------------------
     def route(self, method: str, path: str, *, rate_limited: bool = True) -> Callable[[RouteFn], RouteFn]:
