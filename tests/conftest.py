@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT, free_port
 
 # Each window's code directory is on sys.path, as /var/task is in Lambda.
 for _code_dir in sorted((ROOT / "functions").iterdir()):
@@ -24,12 +23,6 @@ AWS_ENV = {
     "AWS_REGION": "us-east-1",
     "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

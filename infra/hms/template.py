@@ -201,6 +201,12 @@ class TemplateGenerator:
                             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
                         },
                         {
+                            "Id": "expire-abandoned-presigned-uploads",
+                            "Status": "Enabled",
+                            "Prefix": "uploads/",
+                            "ExpirationInDays": 1,
+                        },
+                        {
                             "Id": "expire-old-versions",
                             "Status": "Enabled",
                             "NoncurrentVersionExpiration": {"NoncurrentDays": 30},

@@ -16,6 +16,7 @@ from hms.model import Platform, load_platform
 from hms.template import render
 
 ROOT = Path(__file__).resolve().parents[2]
+CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ def test_template_uses_long_form_intrinsics_only() -> None:
 
 def test_cfn_lint_is_clean() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "cfnlint", str(ROOT / "template.yaml")], capture_output=True, text=True
+        [CFN_LINT, str(ROOT / "template.yaml")], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -97,7 +98,7 @@ def test_sam_translator_transforms_the_template_and_cfn_lint_accepts_the_result(
     assert {"AWS::ApiGatewayV2::Api", "AWS::Lambda::Function", "AWS::IAM::Role", "AWS::DynamoDB::Table"} <= types
     out = tmp_path / "transformed.json"
     out.write_text(json.dumps(transformed))
-    result = subprocess.run([sys.executable, "-m", "cfnlint", str(out)], capture_output=True, text=True)
+    result = subprocess.run([CFN_LINT, str(out)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
