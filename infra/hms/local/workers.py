@@ -1,0 +1,708 @@
+"""Window workers: each window runs its real Lambda handler in its own process (its "container").
+
+A crash, an exception, a hang or a SIGKILL in one window never affects another: every worker is a
+separate process talking to the pool over two dedicated pipes (frames: 4-byte big-endian length +
+JSON), and a supervisor loop per worker restarts it with backoff when it dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from hms.model import Platform, Window
+
+State = Literal["starting", "ready", "busy", "restarting", "crashed", "stopped"]
+LogSink = Callable[[str], None]
+
+HEADER = 4
+BACKOFF_START = 0.1
+BACKOFF_MAX = 5.0
+HEALTHY_AFTER = 10.0  # seconds a worker must live for its crash backoff to reset
+STOP_GRACE = 2.0
+_F_SETPIPE_SZ = 1031
+_PIPE_SIZE = 1 << 20
+
+
+class WorkerError(Exception):
+    """An invocation did not produce the handler's result."""
+
+    def __init__(self, window: str, message: str) -> None:
+        super().__init__(f"{window}: {message}")
+        self.window = window
+
+
+class WindowCrashedError(WorkerError):
+    """The worker process died while handling the request."""
+
+
+class WindowTimeoutError(WorkerError):
+    """No answer within the window's timeout: the worker was killed and is being restarted."""
+
+
+class WindowFailedError(WorkerError):
+    """The handler raised (a Lambda function error); the worker keeps running."""
+
+    def __init__(
+        self, window: str, error_type: str, error_message: str, trace: list[str] | None = None
+    ) -> None:
+        super().__init__(window, f"{error_type}: {error_message}")
+        self.error_type = error_type
+        self.error_message = error_message
+        self.trace = trace or []
+
+
+class WindowUnavailableError(WorkerError):
+    """The window has no worker able to take the request (cannot start, crash loop, stopped)."""
+
+
+class UnknownWindowError(WorkerError, KeyError):
+    """No window of that name."""
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    name: str
+    index: int
+    pid: int | None
+    state: State
+    restarts: int
+    last_error: str | None
+    init_ms: float | None
+
+
+def default_log(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _frame(obj: Any) -> bytes:
+    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return len(body).to_bytes(HEADER, "big") + body
+
+
+def _grow_pipe(fd: int) -> None:
+    with contextlib.suppress(OSError):  # best effort: fewer wake-ups for multi-MB payloads
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is None:
+        return "worker exited"
+    if code < 0:
+        try:
+            return f"worker killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"worker killed by signal {-code}"
+    return f"worker exited with code {code}"
+
+
+class _FrameReader(asyncio.Protocol):
+    """Parses answer frames from the worker's pipe and hands each to ``on_frame``."""
+
+    def __init__(self, on_frame: Callable[[Any], None], on_eof: Callable[[], None]) -> None:
+        self._buf = bytearray()
+        self._need = -1
+        self._on_frame = on_frame
+        self._on_eof = on_eof
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        while True:
+            if self._need < 0:
+                if len(buf) < HEADER:
+                    return
+                self._need = int.from_bytes(buf[:HEADER], "big")
+                del buf[:HEADER]
+            if len(buf) < self._need:
+                return
+            if len(buf) == self._need:
+                body = bytes(buf)
+                buf.clear()
+            else:
+                body = bytes(buf[: self._need])
+                del buf[: self._need]
+            self._need = -1
+            try:
+                obj = json.loads(body)
+            except ValueError:
+                obj = {"protocol_error": "answer frame is not JSON"}
+            self._on_frame(obj)
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._on_eof()
+
+
+class _Worker:
+    """One worker slot of a window: a supervisor loop over successive process incarnations."""
+
+    def __init__(self, pool: WorkerPool, group: _Group, index: int) -> None:
+        self.pool, self.group, self.index = pool, group, index
+        self.window = group.window
+        self.state: State = "starting"
+        self.restarts = 0
+        self.generation = 0
+        self.last_error: str | None = None
+        self.init_failed = False
+        self.init_ms: float | None = None
+        self.proc: asyncio.subprocess.Process | None = None
+        self.restart_pending = False
+        self._retiring = False
+        self._writer: asyncio.WriteTransport | None = None
+        self._reader: asyncio.ReadTransport | None = None
+        self._pending: asyncio.Future[Any] | None = None
+        self._ready: asyncio.Future[Any] | None = None
+        self._closed: asyncio.Event = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._next_id = 0
+        self._task: asyncio.Task[None] | None = None
+        self._log_tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc and self.proc.returncode is None else None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    @property
+    def label(self) -> str:
+        return self.window.name if self.group.size == 1 else f"{self.window.name}#{self.index}"
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._supervise(), name=f"hms-worker-{self.label}")
+
+    # -- the supervisor loop -------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        backoff = BACKOFF_START
+        while not self.pool.stopping:
+            if self.generation > 0:
+                self.restarts += 1
+                self._set("restarting")
+            self.generation += 1
+            born = time.monotonic()
+            ok = await self._spawn()
+            if ok:
+                self.init_failed = False
+                self._set("ready")
+                await self._closed.wait()  # the pipe to the worker closed: it exited or was retired
+                assert self.proc is not None
+                with contextlib.suppress(ProcessLookupError):
+                    await self.proc.wait()
+            if self.pool.stopping:
+                break
+            if self._retiring:  # a reload: the new code starts at once
+                self._retiring = False
+                backoff = BACKOFF_START
+                continue
+            if ok and not self._explained:
+                self.last_error = _exit_reason(self.proc.returncode if self.proc else None)
+            if time.monotonic() - born >= HEALTHY_AFTER:
+                backoff = BACKOFF_START
+            self._set("crashed")
+            self.pool.log(f"[{self.label}] {self.last_error}; restarting in {backoff:.1f}s")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):  # a reload (new code) cuts the backoff short
+                await asyncio.wait_for(self._wake.wait(), backoff)
+            backoff = BACKOFF_START if self._wake.is_set() else min(backoff * 2, BACKOFF_MAX)
+
+    _explained = False  # last_error already says why the process went away (timeout, crash mid-request)
+
+    async def _spawn(self) -> bool:
+        """Start a process and wait for its cold start; False (with ``last_error``) when it failed."""
+        self._explained = False
+        self._closed = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        req_r, req_w = os.pipe()
+        ans_r, ans_w = os.pipe()
+        _grow_pipe(req_w)
+        _grow_pipe(ans_w)
+        w = self.window
+        root = self.pool.root
+        code_dir = str((root / w.code_dir).resolve())
+        layers = root / "layers"
+        args = [
+            sys.executable,
+            "-m",
+            "hms.local.worker_main",
+            w.name,
+            code_dir,
+            w.handler,
+            str(w.timeout),
+            "--fds",
+            f"{req_r},{ans_w}",
+            "--memory",
+            str(w.memory),
+            "--parent",
+            str(os.getpid()),
+        ]
+        if layers.is_dir():
+            args += ["--layers", str(layers.resolve())]
+        if self.init_failed:
+            args.append("--quiet-init")  # the traceback was shown once; a one-line reason will do
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *args,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=(req_r, ans_w),
+                cwd=code_dir,
+                env=self.pool.worker_env(w),
+                start_new_session=True,  # Ctrl-C reaches the CLI only; it stops the pool in order
+            )
+        except OSError as exc:
+            for fd in (req_r, req_w, ans_r, ans_w):
+                os.close(fd)
+            self.last_error = f"cannot start worker: {exc}"
+            self.init_failed = True
+            return False
+        os.close(req_r)
+        os.close(ans_w)
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._log_tasks = [
+            asyncio.create_task(self._forward(self.proc.stdout)),
+            asyncio.create_task(self._forward(self.proc.stderr)),
+        ]
+        self._ready = loop.create_future()
+        self._pending = None
+        self._reader, _ = await loop.connect_read_pipe(
+            lambda: _FrameReader(self._on_frame, self._on_eof), os.fdopen(ans_r, "rb", buffering=0)
+        )
+        self._writer, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(req_w, "wb", buffering=0))
+        try:
+            first = await asyncio.wait_for(asyncio.shield(self._ready), self.pool.init_timeout)
+        except TimeoutError:
+            self.last_error = f"cold start took longer than {self.pool.init_timeout:.0f}s"
+            first = None
+        except WorkerError:  # the pipe closed before the worker said ready
+            await self._reap(1.0)
+            self.last_error = f"{_exit_reason(self.proc.returncode)} during cold start"
+            first = None
+        if first is not None and "init_error" in first:
+            err = first["init_error"]
+            self.last_error = f"cold start failed: {err.get('type')}: {err.get('message')}"
+            first = None
+        if first is None or not first.get("ready"):
+            self.init_failed = True
+            await self._kill()
+            return False
+        self.init_ms = first.get("init_ms")
+        self.pool.log(f"[{self.label}] ready: pid {self.proc.pid}, cold start {self.init_ms} ms")
+        return True
+
+    async def _forward(self, stream: asyncio.StreamReader) -> None:
+        log, prefix = self.pool.log, f"[{self.label}] "
+        partial = b""
+        while True:
+            chunk = await stream.read(65536)
+            if not chunk:
+                break
+            lines = (partial + chunk).split(b"\n")
+            partial = lines.pop()
+            if len(partial) > 65536:
+                lines.append(partial)
+                partial = b""
+            for line in lines:
+                log(prefix + line.decode(errors="replace").rstrip("\r"))
+        if partial:
+            log(prefix + partial.decode(errors="replace"))
+
+    def _on_frame(self, obj: Any) -> None:
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_result(obj)
+            return
+        fut = self._pending
+        if fut is not None and not fut.done():
+            fut.set_result(obj)
+
+    def _on_eof(self) -> None:
+        err = WindowCrashedError(self.window.name, "worker exited")
+        for fut in (self._ready, self._pending):
+            if fut is not None and not fut.done():
+                fut.set_exception(err)
+                fut.exception()  # mark retrieved: the waiter may already be gone
+        if self._writer is not None:
+            self._writer.close()
+        if self.state in ("ready", "busy") and not self.pool.stopping:
+            self._set("crashed")
+        self._closed.set()
+
+    async def _reap(self, timeout: float) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(TimeoutError, ProcessLookupError):
+            await asyncio.wait_for(self.proc.wait(), timeout)
+
+    async def _kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+        await self._reap(5.0)
+        if self._reader is not None:
+            self._reader.close()
+        if self._writer is not None:
+            self._writer.close()
+        self._closed.set()
+
+    async def stop(self) -> None:
+        """Close the request pipe (a graceful exit), SIGTERM, then SIGKILL after a grace period."""
+        if self._writer is not None:
+            self._writer.close()
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.terminate()
+            await self._reap(STOP_GRACE)
+        await self._kill()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for t in self._log_tasks:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(t, 1.0)
+        self._set("stopped")
+
+    def wake(self) -> None:
+        """End a crash backoff now (the code changed, so the next start may well succeed)."""
+        self._wake.set()
+
+    def retire(self) -> None:
+        """Replace this (idle) worker with a fresh process: close its pipe, it exits on EOF."""
+        self._retiring = True
+        self.restart_pending = False
+        self._set("restarting")
+        if self._writer is not None:
+            self._writer.close()
+        proc = self.proc
+
+        async def ensure_exit() -> None:
+            if proc is not None:
+                try:
+                    await asyncio.wait_for(proc.wait(), STOP_GRACE)
+                except TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+
+        asyncio.get_running_loop().create_task(ensure_exit())
+
+    # -- one request ---------------------------------------------------------------------------
+
+    async def call(self, event: Any, timeout: float, request_id: str | None) -> Any:
+        assert self._writer is not None
+        loop = asyncio.get_running_loop()
+        self._next_id += 1
+        rid = self._next_id
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._pending = fut
+        frame = _frame({"id": rid, "event": event, "timeout": timeout, "request_id": request_id})
+        self._writer.write(frame)
+        try:
+            answer = await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            self._explained = True
+            self.last_error = f"timed out after {timeout:g}s"
+            self._set("restarting")
+            if self.proc is not None and self.proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()  # like Lambda: the sandbox is torn down and re-initialised
+            raise WindowTimeoutError(self.window.name, f"no answer within {timeout:g}s") from None
+        except WindowCrashedError:
+            await self._reap(1.0)
+            code = self.proc.returncode if self.proc else None
+            self.last_error = f"{_exit_reason(code)} during a request"
+            self._explained = True
+            raise WindowCrashedError(self.window.name, self.last_error) from None
+        finally:
+            self._pending = None
+        if answer.get("id") != rid:
+            self.last_error = "protocol error: answer for another request"
+            await self._kill()
+            raise WindowCrashedError(self.window.name, self.last_error)
+        if "error" in answer:
+            err = answer["error"]
+            raise WindowFailedError(
+                self.window.name, str(err.get("type")), str(err.get("message")), list(err.get("trace") or [])
+            )
+        return answer.get("result")
+
+    def _set(self, state: State) -> None:
+        self.state = state
+        self.group.notify()
+
+
+class _Group:
+    """The workers of one window, and the condition requests wait on for a free one."""
+
+    def __init__(self, window: Window, size: int) -> None:
+        self.window = window
+        self.size = size
+        self.workers: list[_Worker] = []
+        self.changed = asyncio.Condition()
+        self._notify_scheduled = False
+
+    def notify(self) -> None:
+        if self._notify_scheduled:
+            return
+        self._notify_scheduled = True
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        self._notify_scheduled = False
+        async with self.changed:
+            self.changed.notify_all()
+
+    def _free(self) -> _Worker | None:
+        for w in self.workers:
+            if w.state == "ready" and not w.restart_pending:
+                return w
+        return None
+
+    async def acquire(self, pool: WorkerPool, timeout: float) -> _Worker:
+        worker = self._free()
+        if worker is None:
+            name = self.window.name
+            try:
+                async with asyncio.timeout(timeout), self.changed:
+                    while (worker := self._free()) is None:
+                        if pool.stopping:
+                            raise WindowUnavailableError(name, "the local runtime is stopping")
+                        if all(w.init_failed for w in self.workers):
+                            errors = {w.last_error for w in self.workers}
+                            raise WindowUnavailableError(name, "; ".join(e for e in errors if e))
+                        await self.changed.wait()
+            except TimeoutError:
+                raise WindowUnavailableError(name, f"no worker became free within {timeout:g}s") from None
+        worker.state = "busy"
+        return worker
+
+    def release(self, worker: _Worker) -> None:
+        if worker.state != "busy" or worker.closed:
+            return  # crashed or timed out: its supervisor takes over
+        if worker.restart_pending:
+            worker.retire()
+        else:
+            worker._set("ready")
+
+
+class WorkerPool:
+    """The window workers of a platform.
+
+    ``env_for(window)`` gives each worker its environment (table, bucket, AWS endpoint...); the pool
+    adds the Lambda runtime variables. ``log`` receives every worker output line, ``[window]``-prefixed.
+    """
+
+    def __init__(
+        self,
+        platform: Platform,
+        env_for: Callable[[Window], Mapping[str, str]],
+        root: Path | None = None,
+        log: LogSink = default_log,
+        *,
+        workers_per_window: int = 1,
+        init_timeout: float = 30.0,
+        windows: Iterable[str] | None = None,
+    ) -> None:
+        if workers_per_window < 1:
+            raise ValueError("workers_per_window must be at least 1")
+        self.platform = platform
+        self.env_for = env_for
+        self.root = (root or platform.root).resolve()
+        self.log = log
+        self.workers_per_window = workers_per_window
+        self.init_timeout = init_timeout
+        names = set(windows) if windows is not None else None
+        self._windows = [w for w in platform.windows if names is None or w.name in names]
+        self._groups: dict[str, _Group] = {}
+        self.stopping = False
+        self._started = False
+
+    def worker_env(self, window: Window) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AWS_", "HMS_", "POWERTOOLS_", "LAMBDA_", "_HANDLER")) and k != "PYTHONPATH"
+        }
+        infra = str(Path(__file__).resolve().parents[2])
+        env.update(
+            {
+                "PYTHONPATH": infra,  # only for hms.local.worker_main; removed from the window's sys.path
+                "PYTHONUNBUFFERED": "1",
+                "AWS_LAMBDA_FUNCTION_NAME": window.name,
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(window.memory),
+                "AWS_LAMBDA_FUNCTION_TIMEOUT": str(window.timeout),
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{window.name}",
+                "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+                "AWS_LAMBDA_RUNTIME_API": "",
+                "LAMBDA_TASK_ROOT": str((self.root / window.code_dir).resolve()),
+                "_HANDLER": window.handler,
+                "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+                "HMS_LOCAL": "1",
+            }
+        )
+        env.update(self.env_for(window))
+        return env
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every worker and wait until each is ready or has failed its cold start."""
+        if self._started:
+            return
+        self._started = True
+        for w in self._windows:
+            group = _Group(w, self.workers_per_window)
+            group.workers = [_Worker(self, group, i) for i in range(self.workers_per_window)]
+            self._groups[w.name] = group
+        for group in self._groups.values():
+            for worker in group.workers:
+                worker.start()
+        await self._settled({w: 1 for g in self._groups.values() for w in g.workers}, self.init_timeout + 1)
+
+    async def _settled(self, targets: dict[_Worker, int], timeout: float) -> None:
+        """Wait until each worker has reached its target generation and finished starting it."""
+
+        def done(w: _Worker) -> bool:
+            return w.generation >= targets[w] and w.state in ("ready", "busy", "crashed", "stopped")
+
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                for group in {w.group for w in targets}:
+                    mine = [w for w in group.workers if w in targets]
+
+                    def all_done(mine: list[_Worker] = mine) -> bool:
+                        return all(done(w) for w in mine)
+
+                    async with group.changed:
+                        await group.changed.wait_for(all_done)
+
+    async def stop(self) -> None:
+        """Stop every worker; nothing is left running."""
+        self.stopping = True
+        workers = [w for g in self._groups.values() for w in g.workers]
+        for g in self._groups.values():
+            g.notify()
+        await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
+
+    async def __aenter__(self) -> WorkerPool:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def _group(self, name: str) -> _Group:
+        try:
+            return self._groups[name]
+        except KeyError:
+            raise UnknownWindowError(name, "no such window") from None
+
+    async def invoke(
+        self, window_name: str, event: Any, *, timeout: float | None = None, request_id: str | None = None
+    ) -> Any:
+        """Run the window's handler on ``event`` and return its result.
+
+        Waits (up to ``timeout``) for a free worker, e.g. one restarting after a crash or a reload,
+        then gives the handler ``timeout`` seconds (default: the window's own timeout).
+        """
+        group = self._group(window_name)
+        limit = float(timeout if timeout is not None else group.window.timeout)
+        if self.stopping:
+            raise WindowUnavailableError(window_name, "the local runtime is stopping")
+        worker = await group.acquire(self, limit)
+        try:
+            return await worker.call(event, limit, request_id or str(uuid.uuid4()))
+        finally:
+            group.release(worker)
+
+    def status(self) -> list[WorkerStatus]:
+        return [
+            WorkerStatus(
+                name=w.window.name,
+                index=w.index,
+                pid=w.pid,
+                state=w.state,
+                restarts=w.restarts,
+                last_error=w.last_error,
+                init_ms=w.init_ms,
+            )
+            for g in self._groups.values()
+            for w in g.workers
+        ]
+
+    async def restart(self, window_name: str, *, wait: bool = True) -> None:
+        """Replace the window's workers with fresh processes (new code), each after its request."""
+        group = self._group(window_name)
+        targets: dict[_Worker, int] = {}
+        for w in group.workers:
+            if w.state == "busy":
+                w.restart_pending = True
+                targets[w] = w.generation + 1
+            elif w.state == "ready":
+                w.retire()
+                targets[w] = w.generation + 1
+            elif w.state == "crashed":
+                w.wake()
+                targets[w] = w.generation + 1
+            else:  # starting / restarting: this very start imports the new code
+                targets[w] = w.generation
+        if wait:
+            await self._settled(targets, self.init_timeout + group.window.timeout)
+
+    async def restart_all(self, *, wait: bool = True) -> None:
+        await asyncio.gather(*(self.restart(n, wait=wait) for n in self._groups))
+
+
+async def watch_code(
+    pool: WorkerPool, root: Path | None = None, *, stop_event: asyncio.Event | None = None
+) -> None:
+    """Reload windows on code changes: ``functions/<w>/`` restarts ``w``; ``layers/`` restarts all."""
+    from watchfiles import Change, DefaultFilter, awatch
+
+    root = (root or pool.root).resolve()
+    code_dirs = {w.name: (root / w.code_dir).resolve() for w in pool._windows}
+    layers = (root / "layers").resolve()
+    paths = [p for p in [root / "functions", layers] if p.is_dir()]
+    if not paths:
+        return
+    flt = DefaultFilter()
+
+    def accept(change: Change, path: str) -> bool:
+        return flt(change, path) and "__pycache__" not in Path(path).parts
+
+    async for changes in awatch(*paths, watch_filter=accept, stop_event=stop_event):
+        touched: set[str] = set()
+        everything = False
+        for _, raw in changes:
+            path = Path(raw).resolve()
+            if path.is_relative_to(layers):
+                everything = True
+                break
+            for name, code_dir in code_dirs.items():
+                if path.is_relative_to(code_dir):
+                    touched.add(name)
+        targets = sorted(code_dirs) if everything else sorted(touched)
+        if targets:
+            pool.log(f"[hms] code changed: reloading {', '.join(targets)}")
+            for name in targets:
+                await pool.restart(name, wait=False)
