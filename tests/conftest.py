@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from helpers import ROOT, free_port
 
 # Each window's code directory is on sys.path, as /var/task is in Lambda.

@@ -9,7 +9,6 @@ from typing import Any
 
 from hms.apigw import build_v2_event
 
-
 ROOT = Path(__file__).resolve().parents[1]
 
 

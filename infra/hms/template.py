@@ -331,7 +331,7 @@ def _event_id(r: Route) -> str:
     return "".join(words)
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
     pass
 
 

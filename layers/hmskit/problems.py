@@ -9,6 +9,7 @@ responses.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -120,7 +121,7 @@ class GatewayTimeoutError(Problem):
     status, slug = 504, "gateway-timeout"
 
 
-def validation_problem(errors: list[dict[str, Any]]) -> UnprocessableError:
+def validation_problem(errors: Iterable[Mapping[str, Any]]) -> UnprocessableError:
     """A 422 naming every invalid field, built from pydantic's ``errors()``."""
     fields = []
     for err in errors:

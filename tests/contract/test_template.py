@@ -156,7 +156,7 @@ def test_functions_are_python312_arm64_with_the_platform_layer(platform: Platfor
         assert props["Architectures"] == ["arm64"]
         assert props["Layers"] == [{"Ref": "PlatformLayer"}]
         assert (ROOT / props["CodeUri"]).is_dir()
-        module, func = props["Handler"].rsplit(".", 1)
+        module, _func = props["Handler"].rsplit(".", 1)
         assert (ROOT / props["CodeUri"] / (module.replace(".", "/") + ".py")).is_file()
 
 

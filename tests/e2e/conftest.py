@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from e2e_support import Stack, copy_project, start_stack, stop_stack  # noqa: E402
+from e2e_support import Stack, copy_project, start_stack, stop_stack
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from pathlib import Path
 import httpx
 import pytest
 from e2e_support import copy_project, start_stack, stop_stack, wait_ready
-
 from helpers import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]

@@ -20,8 +20,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     except EmulatorError as exc:
         print(f"hms up: {exc}", file=sys.stderr)
         return 2
-    opts = UpOptions(root=root, host=args.host, port=args.port, aws_port=args.aws_port, endpoint=endpoint,
-                     tls=args.tls, workers_per_window=args.workers, watch=not args.no_watch)
+    opts = UpOptions(
+        root=root,
+        host=args.host,
+        port=args.port,
+        aws_port=args.aws_port,
+        endpoint=endpoint,
+        tls=args.tls,
+        workers_per_window=args.workers,
+        watch=not args.no_watch,
+    )
     try:
         return asyncio.run(run(opts))
     except UpError as exc:
@@ -49,9 +57,12 @@ def register(subs: Any) -> None:
     up.add_argument("--host", default="127.0.0.1", help="gateway address (default 127.0.0.1)")
     up.add_argument("--port", type=int, default=3000, help="gateway port (default 3000)")
     up.add_argument("--aws-port", type=int, default=4566, help="embedded emulator port (default 4566)")
-    up.add_argument("--endpoint", default=None,
-                    help="use an external AWS endpoint instead (a URL, or 'localstack'); default: "
-                         "AWS_ENDPOINT_URL when set, else the embedded moto server")
+    up.add_argument(
+        "--endpoint",
+        default=None,
+        help="use an external AWS endpoint instead (a URL, or 'localstack'); default: "
+        "AWS_ENDPOINT_URL when set, else the embedded moto server",
+    )
     up.add_argument("--tls", action="store_true", help="serve HTTPS with a locally generated CA (.hms/tls/)")
     up.add_argument("--workers", type=int, default=1, help="worker processes per window (default 1)")
     up.add_argument("--no-watch", action="store_true", help="do not reload manifests and code on change")

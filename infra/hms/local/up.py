@@ -111,7 +111,11 @@ def startup_table(opts: UpOptions, platform: Platform, pool: Any, endpoint: str,
         worker = f"{state.state} pid {state.pid}" if state else "-"
         for i, r in enumerate(w.routes):
             scopes = ", ".join(r.scopes) if r.scopes else ("any token" if r.authorized else "public")
-            limit = f"{w.rate_limit.limit}/{w.rate_limit.window}s per principal" if (w.rate_limit and r.rate_limited) else "-"
+            limit = (
+                f"{w.rate_limit.limit}/{w.rate_limit.window}s per principal"
+                if (w.rate_limit and r.rate_limited)
+                else "-"
+            )
             table.add_row(w.name if i == 0 else "", r.key, scopes, limit, worker if i == 0 else "")
         table.add_section()
     urls = Table.grid(padding=(0, 2))
@@ -125,8 +129,12 @@ def startup_table(opts: UpOptions, platform: Platform, pool: Any, endpoint: str,
     return table, urls
 
 
-async def run(opts: UpOptions, log: Log = default_log, ready: Callable[[], None] | None = None,
-              stop: asyncio.Event | None = None) -> int:
+async def run(
+    opts: UpOptions,
+    log: Log = default_log,
+    ready: Callable[[], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
     from hms.local.devauth import DevIssuer
     from hms.local.emulator import EmulatorError, check_port_free, start_moto
     from hms.local.gateway import Gateway
@@ -144,14 +152,18 @@ async def run(opts: UpOptions, log: Log = default_log, ready: Callable[[], None]
     try:
         check_port_free(opts.host, opts.port)
     except EmulatorError as exc:
-        raise UpError(f"cannot serve the gateway on {opts.host}:{opts.port}: {exc}. "
-                      f"Is another `hms up` running? Pick another port with --port.") from exc
+        raise UpError(
+            f"cannot serve the gateway on {opts.host}:{opts.port}: {exc}. "
+            f"Is another `hms up` running? Pick another port with --port."
+        ) from exc
     if opts.endpoint is None:
         try:
             check_port_free("127.0.0.1", opts.aws_port)
         except EmulatorError as exc:
-            raise UpError(f"cannot start the emulator on 127.0.0.1:{opts.aws_port}: {exc}. "
-                          f"Pick another port with --aws-port, or use --endpoint URL.") from exc
+            raise UpError(
+                f"cannot start the emulator on 127.0.0.1:{opts.aws_port}: {exc}. "
+                f"Pick another port with --aws-port, or use --endpoint URL."
+            ) from exc
 
     stop = stop or asyncio.Event()
     emulator = None
@@ -167,8 +179,13 @@ async def run(opts: UpOptions, log: Log = default_log, ready: Callable[[], None]
         issuer = DevIssuer(opts.state_dir)
         issuer.jwks()  # create or load the key pair now, not on the first request
 
-        pool = WorkerPool(platform, env_for=provisioned.environment_for, root=opts.root, log=log,
-                          workers_per_window=opts.workers_per_window)
+        pool = WorkerPool(
+            platform,
+            env_for=provisioned.environment_for,
+            root=opts.root,
+            log=log,
+            workers_per_window=opts.workers_per_window,
+        )
         await pool.start()
 
         holder = RouteHolder(platform=platform, table=RouteTable.from_platform(platform))
@@ -178,22 +195,29 @@ async def run(opts: UpOptions, log: Log = default_log, ready: Callable[[], None]
                 "status": "ok",
                 "manifests": {"generation": holder.generation, "error": holder.last_error},
                 "windows": [
-                    {"name": s.name, "pid": s.pid, "state": s.state, "restarts": s.restarts,
-                     "last_error": s.last_error}
+                    {
+                        "name": s.name,
+                        "pid": s.pid,
+                        "state": s.state,
+                        "restarts": s.restarts,
+                        "last_error": s.last_error,
+                    }
                     for s in pool.status()
                 ],
                 "aws_endpoint": endpoint,
             }
 
-        gateway = Gateway(lambda: holder.table, pool, issuer, log=log, health_provider=health,
-                          jwks_provider=issuer.jwks)
-        ssl: dict[str, str] = {}
+        gateway = Gateway(
+            lambda: holder.table, pool, issuer, log=log, health_provider=health, jwks_provider=issuer.jwks
+        )
+        certfile = keyfile = None
         if opts.tls:
             from hms.local.tls import ensure_certificates
 
             _ca, cert, key = ensure_certificates(opts.state_dir, hosts=(opts.host,))
-            ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
-        server = serve(gateway, opts.host, opts.port, **ssl)
+            certfile, keyfile = str(cert), str(key)
+        # --host is the user's explicit choice (default 127.0.0.1), so a non-loopback one is allowed
+        server = serve(gateway, opts.host, opts.port, ssl_certfile=certfile, ssl_keyfile=keyfile, allow_remote=True)
 
         if opts.watch:
             tasks.append(asyncio.create_task(watch_manifests(holder, opts.root, log, stop)))
