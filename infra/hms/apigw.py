@@ -63,8 +63,9 @@ def build_v2_event(
             continue
         merged[key] = f"{merged[key]},{value}" if key in merged else value
     query: dict[str, str] = {}
-    for k, v in parse_qsl(raw_query, keep_blank_values=True):
-        query[k] = f"{query[k]},{v}" if k in query else v
+    if raw_query:
+        for k, v in parse_qsl(raw_query, keep_blank_values=True):
+            query[k] = f"{query[k]},{v}" if k in query else v
     text, b64 = _body(body, merged.get("content-type"))
     request_id = request_id or str(uuid.uuid4())
     event: dict[str, Any] = {
@@ -88,7 +89,7 @@ def build_v2_event(
             "requestId": request_id,
             "routeKey": route_key,
             "stage": stage,
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "time": request_time(now),
             "timeEpoch": int(now * 1000),
         },
         "isBase64Encoded": b64,
@@ -106,6 +107,26 @@ def build_v2_event(
             "jwt": {"claims": {k: _claim(v) for k, v in claims.items()}, "scopes": scopes}
         }
     return event
+
+
+_last_time: tuple[int, str] = (-1, "")
+
+
+def request_time(now: float) -> str:
+    """``requestContext.time`` ("21/Nov/2026:22:48:43 +0000"); formatted once per second."""
+    global _last_time
+    second = int(now)
+    if _last_time[0] != second:
+        _last_time = (second, time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second)))
+    return _last_time[1]
+
+
+def jwt_claims(claims: Mapping[str, Any]) -> dict[str, str]:
+    """Claims as the JWT authorizer hands them over: every value a string (arrays as "[a b]").
+
+    ``build_v2_event`` applies this itself; a caller that reuses claims may convert them once.
+    """
+    return {k: _claim(v) for k, v in claims.items()}
 
 
 def _claim(value: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import uuid
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -232,6 +233,7 @@ def test_every_answer_carries_the_request_id_and_one_access_line(rig: Rig) -> No
     answer = rig.call("GET", "/api/v1/payments/p-1", token="reader")
     rid = answer.header("apigw-requestid")
     assert rid and answer.header("x-request-id") == rid
+    assert uuid.UUID(rid).version == 4 and str(uuid.UUID(rid)) == rid
     assert rig.invoker.event["requestContext"]["requestId"] == rid
     (line,) = rig.lines
     assert line.startswith("GET /api/v1/payments/p-1 200 payments ") and line.endswith(rid)
@@ -485,6 +487,24 @@ def test_a_worker_error_class_from_another_module_maps_by_name(rig: Rig) -> None
 
     rig.invoker.error = WindowTimeoutError("late")
     assert_problem(rig.call("GET", "/api/v1/payments/health"), 504)
+
+
+def test_the_worker_pool_errors_map_to_gateway_answers(rig: Rig) -> None:
+    workers = pytest.importorskip("hms.local.workers")
+    cases = [
+        (workers.WindowCrashedError("payments", "exit code -9"), 502, "crashed"),
+        (
+            workers.WindowFailedError("payments", "ZeroDivisionError", "division by zero"),
+            502,
+            "ZeroDivisionError",
+        ),
+        (workers.WindowTimeoutError("payments", "no answer within 10s"), 504, "timeout"),
+        (workers.WindowUnavailableError("payments", "crash loop"), 503, "right now: crash loop"),
+    ]
+    for error, status, words in cases:
+        rig.invoker.error = error
+        answer = rig.call("GET", "/api/v1/payments/health")
+        assert words in assert_problem(answer, status)["detail"]
 
 
 def test_an_invoker_that_hangs_is_cut_off_after_the_window_timeout(rig: Rig) -> None:

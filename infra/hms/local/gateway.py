@@ -26,14 +26,14 @@ import asyncio
 import inspect
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any, Protocol
 
-from hms.apigw import build_v1_event, build_v2_event, parse_response
+from hms.apigw import build_v1_event, build_v2_event, jwt_claims, parse_response
 from hms.local.routing import RouteTable
 from hmskit.problems import (
     PROBLEM_CONTENT_TYPE,
@@ -106,6 +106,12 @@ class _Response:
         self.window = window
 
 
+def new_request_id() -> str:
+    """A random (version 4) UUID string, about twice as fast as ``str(uuid.uuid4())``."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
 def scopes_of(claims: Mapping[str, Any]) -> tuple[str, ...]:
     """The scopes a token grants: ``scope`` (space-separated) or ``scp`` (a list or a string)."""
     raw = claims.get("scope")
@@ -160,7 +166,7 @@ class Gateway:
                 await _lifespan(receive, send)
             return  # websockets: not accepted (the server answers 403)
         started = time.perf_counter()
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         method: str = scope["method"]
         raw_path: bytes | None = scope.get("raw_path")
         if raw_path:
@@ -344,10 +350,11 @@ class Gateway:
                 cache.move_to_end(token)
                 return hit[1], hit[2]
             del cache[token]
-        claims = self._verifier.verify(token)
-        granted = scopes_of(claims)
-        exp = claims.get("exp")
+        verified = self._verifier.verify(token)
+        granted = scopes_of(verified)
+        exp = verified.get("exp")
         expires = float(exp) if isinstance(exp, int | float) else now + NO_EXP_CACHE_SECONDS
+        claims = jwt_claims(verified)  # converted once per token, not per request
         if expires > now:
             cache[token] = (expires, claims, granted)
             if len(cache) > self._token_cache_size:
@@ -454,7 +461,7 @@ def _timed_out(exc: Exception, window: str, timeout: float) -> Problem:
 
 def _unavailable(exc: Exception, window: str, timeout: float) -> Problem:
     retry_after = getattr(exc, "retry_after", 1)
-    detail = str(exc) or "it is starting or restarting"
+    detail = _reason(exc, window) or "it is starting or restarting"
     return ServiceUnavailableError(
         f"the {window} window cannot take requests right now: {detail}",
         slug="window-unavailable",
@@ -470,7 +477,14 @@ _ERROR_MAP: dict[str, Callable[[Exception, str, float], Problem]] = {
     "WindowTimeoutError": _timed_out,
     "TimeoutError": _timed_out,
     "WindowUnavailableError": _unavailable,
+    "UnknownWindowError": _unavailable,  # a manifest reloaded ahead of the worker pool
 }
+
+
+def _reason(exc: Exception, window: str) -> str:
+    """The error's own words, without a leading "<window>: " some raisers add."""
+    text = str(getattr(exc, "message", None) or exc)
+    return text.removeprefix(f"{window}: ")
 
 
 def _problem_for(exc: Exception, window: str, timeout: float) -> Problem | None:
