@@ -70,9 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         pass
     shown = " ".join(shlex.quote(a) for a in argv)
-    console.print(
-        f"reproduce: {rel} bench/run.py {shown}".rstrip() + f"   (or: make bench ARGS={shlex.quote(shown)})"
-    )
+    make = f"make bench ARGS={shlex.quote(shown)}" if shown else "make bench"
+    console.print(f"reproduce: {f'{rel} bench/run.py {shown}'.rstrip()}   (or: {make})")
     return 0
 
 
