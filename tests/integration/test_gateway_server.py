@@ -43,6 +43,8 @@ HELLO = Window(
 class EchoInvoker:
     async def invoke(self, window_name: str, event: dict[str, Any], *, timeout: float) -> Any:
         name = (event.get("pathParameters") or {}).get("name", "?")
+        if name == "nobody":
+            return {"statusCode": 204, "body": "dropped"}
         return {"statusCode": 200, "headers": {"content-type": "text/plain"}, "body": f"hello {name}"}
 
 
@@ -93,6 +95,13 @@ def test_post_bodies_and_problems_over_the_wire(server: GatewayServer) -> None:
         assert r.status_code == 413
         r = client.get("/_hms/health")
         assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
+def test_a_no_content_answer_leaves_the_connection_usable(server: GatewayServer) -> None:
+    with httpx.Client(base_url=server.url) as client:
+        r = client.get("/api/v1/hello/nobody")
+        assert (r.status_code, r.content) == (204, b"")
+        assert client.get("/api/v1/hello/again").text == "hello again"
 
 
 def test_a_taken_port_fails_fast_with_a_clear_error(server: GatewayServer) -> None:

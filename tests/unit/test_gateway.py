@@ -434,6 +434,13 @@ def test_a_2_0_result_without_status_code_is_a_200_json_body(rig: Rig) -> None:
     assert (answer.status, answer.json()) == (200, {"hello": "world"})
 
 
+def test_a_no_content_answer_carries_no_body(rig: Rig) -> None:
+    rig.invoker.result = {"statusCode": 204, "body": "ignored"}
+    answer = rig.call("GET", "/api/v1/payments/health")
+    assert (answer.status, answer.body, answer.header("content-length")) == (204, b"", None)
+    assert answer.header("content-type") is None
+
+
 def test_headers_that_would_break_the_response_are_dropped(rig: Rig) -> None:
     rig.invoker.result = {
         "statusCode": 200,
@@ -451,6 +458,7 @@ def test_headers_that_would_break_the_response_are_dropped(rig: Rig) -> None:
         ({"body": "no status"}, "1.0"),
         ({"statusCode": "abc"}, "2.0"),
         ({"statusCode": 42}, "2.0"),
+        ({"statusCode": 101}, "2.0"),
         ({"statusCode": 200, "body": "abc", "isBase64Encoded": True}, "2.0"),
     ],
 )

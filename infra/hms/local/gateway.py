@@ -189,7 +189,8 @@ class Gateway:
             )
         rid = request_id.encode("ascii")
         headers = response.headers
-        headers.append((b"content-length", str(len(response.body)).encode("ascii")))
+        if response.status not in (204, 304):
+            headers.append((b"content-length", str(len(response.body)).encode("ascii")))
         headers.append((b"apigw-requestid", rid))
         headers.append((b"x-request-id", rid))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
@@ -420,8 +421,10 @@ class Gateway:
             status, headers, body = parse_response(result, payload_version=payload_version)
         except Exception as exc:
             return self._bad_response(window, f"{type(exc).__name__}: {exc}", path, rid)
-        if not 100 <= status <= 599:
-            return self._bad_response(window, f"statusCode {status} is not an HTTP status", path, rid)
+        if not 200 <= status <= 599:
+            return self._bad_response(window, f"statusCode {status} is not a final HTTP status", path, rid)
+        if status in (204, 304):
+            body = b""  # these answers have no body; sending one would corrupt the connection
         return _Response(status, _response_headers(headers, bool(body)), body, window)
 
     def _bad_response(self, window: str, why: str, path: str, rid: str) -> _Response:
