@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
 import statistics
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -53,22 +56,31 @@ class RefuseAll:
         raise ValueError("no tokens here")
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[GatewayServer]:
-    routes = RouteTable([(HELLO, r) for r in HELLO.routes])
-    app = Gateway(lambda: routes, EchoInvoker(), RefuseAll(), log=lambda line: None, max_body=1024)
-    srv = serve(app, "127.0.0.1", 0)
+@contextmanager
+def running(srv: GatewayServer) -> Iterator[GatewayServer]:
+    """``srv`` served from a thread until the block ends."""
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.01)
     try:
+        deadline = time.monotonic() + 10
+        while not srv.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
+            time.sleep(0.01)
         yield srv
     finally:
         srv.should_exit = True
         thread.join(10)
+
+
+def hello_gateway(**kw: Any) -> Gateway:
+    routes = RouteTable([(HELLO, r) for r in HELLO.routes])
+    return Gateway(lambda: routes, EchoInvoker(), RefuseAll(), log=lambda line: None, **kw)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[GatewayServer]:
+    with running(serve(hello_gateway(max_body=1024), "127.0.0.1", 0)) as srv:
+        yield srv
 
 
 def test_keep_alive_requests_answer_without_nagle_stalls(server: GatewayServer) -> None:
@@ -112,3 +124,18 @@ def test_a_taken_port_fails_fast_with_a_clear_error(server: GatewayServer) -> No
 def test_only_loopback_addresses_are_served() -> None:
     with pytest.raises(ValueError, match="loopback"):
         serve(lambda scope, receive, send: None, "0.0.0.0", 0)  # type: ignore[arg-type,return-value]
+
+
+def test_https_with_the_local_certificate(tmp_path: Path) -> None:
+    from hms.local.tls import ensure_certificates
+
+    ca, cert, key = ensure_certificates(tmp_path)
+    srv = serve(hello_gateway(), "127.0.0.1", 0, ssl_certfile=str(cert), ssl_keyfile=str(key))
+    assert srv.url.startswith("https://127.0.0.1:")
+    with (
+        running(srv),
+        httpx.Client(base_url=srv.url, verify=ssl.create_default_context(cafile=str(ca))) as client,
+    ):
+        r = client.get("/api/v1/hello/tls")
+        assert (r.status_code, r.text) == (200, "hello tls")
+        assert client.get("/api/v1/hello/tls").headers["x-request-id"]
