@@ -34,8 +34,8 @@ def aws_env(endpoint: str) -> dict[str, str]:
 def resolve_endpoint(arg: str | None) -> str | None:
     """The external endpoint the user asked for, or ``None`` for the embedded moto server.
 
-    An explicit URL wins; ``"localstack"`` means localstack-client's default edge endpoint (it honours
-    ``LOCALSTACK_HOST``); otherwise ``AWS_ENDPOINT_URL`` when set.
+    An explicit URL wins; ``"localstack"`` means localstack-client's endpoint (``AWS_ENDPOINT_URL``
+    if set, else ``LOCALSTACK_HOST``, else http://localhost:4566); otherwise ``AWS_ENDPOINT_URL``.
     """
     if arg:
         if arg.lower() == "localstack":
