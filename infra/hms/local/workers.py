@@ -296,6 +296,9 @@ class _Worker:
             await self._reap(1.0)
             self.last_error = f"{_exit_reason(self.proc.returncode)} during cold start"
             first = None
+        if first is not None and not isinstance(first, dict):
+            self.last_error = "protocol error: the first frame is not an object"
+            first = None
         if first is not None and "init_error" in first:
             err = first["init_error"]
             self.last_error = f"cold start failed: {err.get('type')}: {err.get('message')}"
@@ -432,7 +435,7 @@ class _Worker:
             raise WindowCrashedError(self.window.name, self.last_error) from None
         finally:
             self._pending = None
-        if answer.get("id") != rid:
+        if not isinstance(answer, dict) or answer.get("id") != rid:
             self.last_error = "protocol error: answer for another request"
             await self._kill()
             raise WindowCrashedError(self.window.name, self.last_error)
@@ -488,6 +491,8 @@ class _Group:
                             errors = {w.last_error for w in self.workers}
                             raise WindowUnavailableError(name, "; ".join(e for e in errors if e))
                         await self.changed.wait()
+                    worker.state = "busy"
+                    return worker
             except TimeoutError:
                 raise WindowUnavailableError(name, f"no worker became free within {timeout:g}s") from None
         worker.state = "busy"
@@ -611,7 +616,14 @@ class WorkerPool:
 
     # -- requests ------------------------------------------------------------------------------
 
+    @property
+    def windows(self) -> tuple[Window, ...]:
+        """The windows this pool runs."""
+        return tuple(self._windows)
+
     def _group(self, name: str) -> _Group:
+        if not self._started:
+            raise WindowUnavailableError(name, "the worker pool is not started")
         try:
             return self._groups[name]
         except KeyError:
@@ -680,7 +692,7 @@ async def watch_code(
     from watchfiles import Change, DefaultFilter, awatch
 
     root = (root or pool.root).resolve()
-    code_dirs = {w.name: (root / w.code_dir).resolve() for w in pool._windows}
+    code_dirs = {w.name: (root / w.code_dir).resolve() for w in pool.windows}
     layers = (root / "layers").resolve()
     paths = [p for p in [root / "functions", layers] if p.is_dir()]
     if not paths:
