@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -29,7 +30,9 @@ class Stack:
         return DevIssuer(self.root / ".hms").mint(sub, scopes, ttl=ttl)
 
     def health(self) -> dict:
-        verify: bool | str = str(self.root / ".hms" / "tls" / "ca.pem") if self.url.startswith("https") else True
+        verify: bool | ssl.SSLContext = True
+        if self.url.startswith("https"):
+            verify = ssl.create_default_context(cafile=str(self.root / ".hms" / "tls" / "ca.pem"))
         return httpx.get(f"{self.url}/_hms/health", timeout=5, verify=verify).json()
 
     def worker(self, window: str) -> dict:
@@ -45,7 +48,7 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 90, verify: bool | str = True) -> None:
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 90, verify: bool | ssl.SSLContext = True) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

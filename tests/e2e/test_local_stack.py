@@ -174,6 +174,15 @@ def test_200_uploads_all_succeed_while_payments_is_killed_repeatedly(stack) -> N
     failures = [s for s in results if s != 201]
     assert failures == [], f"{len(failures)} of 200 uploads failed: {sorted(set(failures))}"
     assert kills >= 2
+    # and payments recovers once the killing stops
+    pay = stack.token("ivy", "payments.read")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if httpx.get(f"{stack.url}/api/v1/payments", headers=bearer(pay)).status_code == 200:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("payments did not recover within 15 s after the kills stopped")
 
 
 def test_a_bad_request_gets_problem_json_never_a_500(stack) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -63,7 +64,7 @@ def test_tls_serves_https_that_curl_trusts_with_the_local_ca(tmp_path: Path) -> 
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not ca.exists():
             time.sleep(0.2)
-        wait_ready(stack.url, stack.proc, stack.log_path, verify=str(ca))
+        wait_ready(stack.url, stack.proc, stack.log_path, verify=ssl.create_default_context(cafile=str(ca)))
         token = stack.token("alice", "payments.read")
         out = subprocess.run(
             ["curl", "-sS", "--cacert", str(ca), "-H", f"Authorization: Bearer {token}",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -102,7 +103,7 @@ def startup_table(opts: UpOptions, platform: Platform, pool: Any, endpoint: str,
     states = {s.name: s for s in pool.status()}
     table = Table(title=f"HMS windows — {opts.base_url}", title_justify="left", expand=False)
     table.add_column("window", style="bold")
-    table.add_column("route")
+    table.add_column("route", no_wrap=True)
     table.add_column("scopes (any of)")
     table.add_column("rate limit")
     table.add_column("worker")
@@ -217,11 +218,20 @@ async def run(
             _ca, cert, key = ensure_certificates(opts.state_dir, hosts=(opts.host,))
             certfile, keyfile = str(cert), str(key)
         # --host is the user's explicit choice (default 127.0.0.1), so a non-loopback one is allowed
-        server = serve(gateway, opts.host, opts.port, ssl_certfile=certfile, ssl_keyfile=keyfile, allow_remote=True)
+        server = serve(
+            gateway, opts.host, opts.port, ssl_certfile=certfile, ssl_keyfile=keyfile, allow_remote=True
+        )
 
         if opts.watch:
             tasks.append(asyncio.create_task(watch_manifests(holder, opts.root, log, stop)))
             tasks.append(asyncio.create_task(watch_code(pool, opts.root)))
+
+        # SIGINT/SIGTERM stop us in order (gateway, workers, emulator) and exit 0. uvicorn would
+        # otherwise capture them and re-raise after its own shutdown, killing us before the cleanup.
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
 
         async def stopper() -> None:
             await stop.wait()
@@ -237,7 +247,7 @@ async def run(
         if not opts.quiet_table:
             from rich.console import Console
 
-            console = Console(stderr=True)
+            console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
             table, urls = startup_table(opts, platform, pool, endpoint, emulator is not None)
             console.print(table)
             console.print(urls)
@@ -248,6 +258,10 @@ async def run(
         return 0
     finally:
         stop.set()
+        with contextlib.suppress(Exception):
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
         for t in tasks:
             t.cancel()
         for t in tasks:
