@@ -459,10 +459,11 @@ class _Group:
         self.size = size
         self.workers: list[_Worker] = []
         self.changed = asyncio.Condition()
+        self.waiting = 0  # tasks waiting on ``changed``: no notification work on the hot path without them
         self._notify_scheduled = False
 
     def notify(self) -> None:
-        if self._notify_scheduled:
+        if self._notify_scheduled or not self.waiting:
             return
         self._notify_scheduled = True
         asyncio.get_running_loop().create_task(self._notify())
@@ -490,7 +491,11 @@ class _Group:
                         if all(w.init_failed for w in self.workers):
                             errors = {w.last_error for w in self.workers}
                             raise WindowUnavailableError(name, "; ".join(e for e in errors if e))
-                        await self.changed.wait()
+                        self.waiting += 1
+                        try:
+                            await self.changed.wait()
+                        finally:
+                            self.waiting -= 1
                     worker.state = "busy"
                     return worker
             except TimeoutError:
@@ -597,7 +602,11 @@ class WorkerPool:
                         return all(done(w) for w in mine)
 
                     async with group.changed:
-                        await group.changed.wait_for(all_done)
+                        group.waiting += 1
+                        try:
+                            await group.changed.wait_for(all_done)
+                        finally:
+                            group.waiting -= 1
 
     async def stop(self) -> None:
         """Stop every worker; nothing is left running."""
