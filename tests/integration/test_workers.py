@@ -396,7 +396,7 @@ def test_requests_queue_for_a_free_worker_when_a_window_has_several(
     answers = loop.run(three_at_once())
     elapsed = time.monotonic() - start
     assert len({a["pid"] for a in answers}) == 2
-    assert 0.55 < elapsed < 1.2  # two in parallel, the third after one of them
+    assert 0.55 < elapsed < 2.0  # two in parallel, the third after one of them
 
 
 def test_stopping_the_pool_leaves_nothing_running(project: Platform, loop: LoopThread) -> None:
