@@ -59,6 +59,9 @@ check-template: $(STAMP)
 	$(BIN)/hms template --check
 
 bench: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get install -y wrk || sudo apt-get install -y wrk) || { \
+	  echo "make bench: wrk (the HTTP load generator of the gateway bench) is not installed and could not be" >&2; \
+	  echo "installed with apt-get; install it yourself (apt-get install wrk, brew install wrk)." >&2; exit 1; }
 	$(BIN)/python bench/run.py $(ARGS)
 
 clean:
