@@ -31,12 +31,21 @@ def cmd_up(args: argparse.Namespace) -> int:
         watch=not args.no_watch,
     )
     try:
-        return asyncio.run(run(opts))
+        return asyncio.run(run(opts), loop_factory=_loop_factory())
     except UpError as exc:
         print(f"hms up: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _loop_factory() -> Any:
+    """uvloop when installed (it comes with uvicorn[standard]): the gateway's event loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def cmd_token(args: argparse.Namespace) -> int:

@@ -245,6 +245,7 @@ class Gateway:
             headers.append((name, value))
 
         if content_length is not None and content_length.isdigit() and int(content_length) > self._max_body:
+            await self._drain(receive)
             return self._too_large(path, rid, window.name)
 
         claims: Mapping[str, Any] | None = None
@@ -256,6 +257,8 @@ class Gateway:
                 return denied
 
         body = await self._read_body(receive)
+        if body is None:
+            await self._drain(receive)
         if body is None:
             return self._too_large(path, rid, window.name)
 
@@ -385,6 +388,23 @@ class Gateway:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
+    async def _drain(self, receive: Receive) -> None:
+        """Read and discard the rest of an oversized body, up to a bound.
+
+        A server that answers 413 and closes while the client is still sending makes the kernel
+        reset the connection, and the client then loses the 413 it was sent. Discarding the rest
+        (bounded at 4x the limit; loopback reads it in milliseconds) lets the answer arrive.
+        """
+        discarded = 0
+        bound = 4 * self._max_body
+        while discarded <= bound:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            discarded += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
     def _too_large(self, path: str, rid: str, window: str) -> _Response:
         limit_mb = self._max_body / (1024 * 1024)
         response = _problem(
@@ -393,7 +413,7 @@ class Gateway:
             rid,
             window,
         )
-        # The rest of the body is not read: close the connection rather than drain it.
+        # The body was drained (up to a bound); still, do not reuse a connection after an oversized body.
         response.headers.append((b"connection", b"close"))
         return response
 
