@@ -139,3 +139,30 @@ def test_https_with_the_local_certificate(tmp_path: Path) -> None:
         r = client.get("/api/v1/hello/tls")
         assert (r.status_code, r.text) == (200, "hello tls")
         assert client.get("/api/v1/hello/tls").headers["x-request-id"]
+
+
+def test_keep_alive_has_no_nagle_stall_on_the_plain_asyncio_loop_either() -> None:
+    """asyncio sets TCP_NODELAY only on sockets whose proto is TCP: a socket made with proto 0 stalled
+    every keep-alive answer 44 ms under `asyncio.run` (uvloop hid it)."""
+    import asyncio
+
+    srv = serve(hello_gateway(), "127.0.0.1", 0)
+    thread = threading.Thread(target=lambda: asyncio.run(srv.serve()), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not srv.started:
+            assert thread.is_alive() and time.monotonic() < deadline
+            time.sleep(0.01)
+        with httpx.Client(base_url=srv.url) as client:
+            client.get("/api/v1/hello/warm")
+            took = []
+            for i in range(30):
+                t = time.perf_counter()
+                assert client.get(f"/api/v1/hello/n{i}").status_code == 200
+                took.append(time.perf_counter() - t)
+        median_ms = statistics.median(took) * 1000
+        assert median_ms < 10, f"median {median_ms:.1f} ms: a delayed-ACK/Nagle stall is 40 ms"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
