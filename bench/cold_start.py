@@ -4,7 +4,9 @@ Cold start
     For every window of the platform whose framework is Powertools and whose handler module exists,
     N fresh ``python -c`` processes each import the handler module, build deps through the window's
     real ``bootstrap.deps()`` (real boto3 clients) and handle one request: a POST create for
-    payments, a GET of the health route for any other window. The emulator is a moto server this
+    payments; for documents a GET of an unknown document id (a 404 after the rate-limit UpdateItem
+    and a GetItem: a realistic first request, where health would touch neither table nor bucket);
+    a GET of the health route for any other window. The emulator is a moto server this
     bench starts on a free 127.0.0.1 port (``AWS_ENDPOINT_URL``); the window tables exist first.
 
     The headline figure is the WALL TIME OF THE WHOLE CHILD PROCESS, measured in the parent from
@@ -227,10 +229,13 @@ def benchable_windows(root: Path) -> list[Any]:
 
 
 def window_request(window: Any) -> tuple[str, str, bytes, int]:
-    """(method, path, body, expected status): a POST create for payments, else the health route."""
+    """(method, path, body, expected status): a POST create for payments, a GET of an unknown
+    document for documents (404: rate-limit UpdateItem + GetItem), else the health route."""
     if window.name == "payments":
         body = json.dumps({"amount": "12.50", "currency": "GBP", "purpose": "passport fee"}).encode()
         return "POST", "/api/v1/payments", body, 201
+    if window.name == "documents":
+        return "GET", "/api/v1/docs/01KBENCH0000000000000000AA", b"", 404
     health = next((r.path for r in window.routes if r.method == "GET" and r.path.endswith("/health")), None)
     if health is None:
         raise LookupError(f"window {window.name} has no GET .../health route to call")

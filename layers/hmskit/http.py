@@ -14,15 +14,15 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as _RouteNotFound
-from pydantic import BaseModel, ValidationError
 
 from hmskit.auth import AuthError, Principal, principal_from_event, rate_limit_key
 from hmskit.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -45,7 +45,13 @@ from hmskit.ratelimit import FixedWindowRateLimiter, RateLimitError
 from hmskit.settings import WindowSettings
 from hmskit.store import StoreError
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+# pydantic is imported by the request models that need it, never here: a route that parses no body
+# (a GET) then skips its ~50 ms import. A pydantic object can only exist once pydantic is loaded, so
+# the checks below look it up in sys.modules instead of importing it.
+M = TypeVar("M", bound="BaseModel")
 RouteFn = Callable[..., Any]
 
 
@@ -67,7 +73,8 @@ def _default(obj: Any) -> Any:
         return str(obj)
     if isinstance(obj, (datetime, date)):
         return obj.isoformat()
-    if isinstance(obj, BaseModel):
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(obj, pydantic.BaseModel):
         return obj.model_dump(mode="json")
     if isinstance(obj, (set, frozenset)):
         return sorted(obj)
@@ -204,6 +211,8 @@ class WindowApp:
             parsed = json.loads(data, parse_float=Decimal)
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedJSONError(f"request body is not valid JSON: {exc}") from exc
+        from pydantic import ValidationError  # already loaded: ``model`` is a pydantic model
+
         try:
             return model.model_validate(parsed)
         except ValidationError as exc:
@@ -252,7 +261,8 @@ class WindowApp:
                 return mapped(str(exc))
         if isinstance(exc, _RouteNotFound):
             return self._not_found()
-        if isinstance(exc, ValidationError):
+        pydantic = sys.modules.get("pydantic")
+        if pydantic is not None and isinstance(exc, pydantic.ValidationError):
             return validation_problem(exc.errors())
         if isinstance(exc, AuthError):
             return UnauthorizedError(str(exc))

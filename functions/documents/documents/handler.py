@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from documents import bootstrap, domain, forms
-from documents.models import StartUpload, UploadFields
 from hmskit.http import WindowApp, json_response
 from hmskit.observability import entrypoint, metrics
 from hmskit.problems import (
@@ -48,6 +47,8 @@ def _answer(deps: bootstrap.Deps, doc: domain.Document) -> dict[str, object]:
 
 @app.post(BASE)
 def upload_document() -> Any:
+    from documents.models import UploadFields  # pydantic (~50 ms): a GET never imports it
+
     owner = app.principal().sub
     form = forms.parse_upload(app.header("content-type"), app.body_bytes())
     fields = UploadFields.model_validate(form.fields)
@@ -75,6 +76,8 @@ def upload_document() -> Any:
 
 @app.post(f"{BASE}/uploads")
 def start_upload() -> Any:
+    from documents.models import StartUpload  # pydantic (~50 ms): a GET never imports it
+
     owner = app.principal().sub
     request = app.json_body(StartUpload)
     deps: bootstrap.Deps = app.deps
