@@ -62,7 +62,10 @@ def cmd_template(args: argparse.Namespace) -> int:
             print(f"wrote {rel}")
     if args.check:
         if stale:
-            print(f"\nhms template --check: {stale} generated file(s) are stale; run `make template`.", file=sys.stderr)
+            print(
+                f"\nhms template --check: {stale} generated file(s) are stale; run `make template`.",
+                file=sys.stderr,
+            )
             return 1
         print("generated files are up to date")
     return 0

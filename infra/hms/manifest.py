@@ -200,7 +200,9 @@ class Manifest(_Strict):
         seen: set[tuple[str, str]] = set()
         for i, route in enumerate(self.routes or []):
             if route.path != prefix and not route.path.startswith(prefix + "/"):
-                raise _PluginError(f"routes[{i}].path", f"{route.path!r} is outside the manifest's uri {self.uri!r}")
+                raise _PluginError(
+                    f"routes[{i}].path", f"{route.path!r} is outside the manifest's uri {self.uri!r}"
+                )
             key = (route.method, route.path)
             if key in seen:
                 raise _PluginError(f"routes[{i}]", f"{route.method} {route.path} is declared twice")
@@ -242,7 +244,9 @@ def window_name_of(upstream: str) -> str:
     else:
         name = text
     if not _WINDOW_NAME.match(name):
-        raise ValueError(f"{upstream!r} does not name a window (expected a name like 'payments' or http://hms-svc-payments:8080)")
+        raise ValueError(
+            f"{upstream!r} does not name a window (expected a name like 'payments' or http://hms-svc-payments:8080)"
+        )
     return name
 
 

@@ -126,7 +126,9 @@ def _routes(m: Manifest) -> tuple[tuple[Route, ...], bool]:
 
 
 def _route(r: RouteDecl, scopes: tuple[str, ...], authorized: bool) -> Route:
-    return Route(r.method, r.path, tuple(r.scopes) if r.scopes is not None else scopes, authorized, r.rate_limited)
+    return Route(
+        r.method, r.path, tuple(r.scopes) if r.scopes is not None else scopes, authorized, r.rate_limited
+    )
 
 
 def _segments_overlap(a: str, b: str) -> bool:
@@ -160,10 +162,18 @@ def load_platform(root: Path) -> Platform:
         code_dir = root / "functions" / name
         entry = code_dir / name / ("app.py" if m.window.framework == "chalice" else "handler.py")
         if not entry.is_file():
-            errors.append(ManifestError(file, "upstream", f"{m.upstream!r} names no window: {entry.relative_to(root)} does not exist"))
+            errors.append(
+                ManifestError(
+                    file,
+                    "upstream",
+                    f"{m.upstream!r} names no window: {entry.relative_to(root)} does not exist",
+                )
+            )
             continue
         if name in owners:
-            errors.append(ManifestError(file, "upstream", f"window {name!r} already has the manifest {owners[name]}"))
+            errors.append(
+                ManifestError(file, "upstream", f"window {name!r} already has the manifest {owners[name]}")
+            )
             continue
         clash = next(((f, p) for f, p in prefixes if _segments_overlap(p, m.prefix)), None)
         if clash:

@@ -182,7 +182,10 @@ class TemplateGenerator:
             "Properties": {
                 "BucketEncryption": {
                     "ServerSideEncryptionConfiguration": [
-                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}
+                        {
+                            "ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+                            "BucketKeyEnabled": True,
+                        }
                     ]
                 },
                 "PublicAccessBlockConfiguration": {
@@ -277,9 +280,7 @@ class TemplateGenerator:
         return [{"Statement": statements}]
 
     def function(self, w: Window) -> Resource:
-        env = w.environment(
-            table_name=ref(w.table_id), bucket_name=ref(w.bucket_id) if w.bucket else None
-        )
+        env = w.environment(table_name=ref(w.table_id), bucket_name=ref(w.bucket_id) if w.bucket else None)
         env["POWERTOOLS_LOG_LEVEL"] = "INFO"
         events: dict[str, Any] = {}
         for r in w.routes:

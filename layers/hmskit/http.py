@@ -130,9 +130,12 @@ class WindowApp:
         self._routes: dict[tuple[str, str], RouteSpec] = {}
         self._by_powertools_path: dict[tuple[str, str], RouteSpec] = {}
         self.resolver.exception_handler(Exception)(self._on_error)
+
         # A plain function, not the bound method: Powertools caches its signature inspection on
         # the middleware object, which a bound method cannot hold (re-inspected: ~120 us a request).
-        def rate_limit(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response[Any]]) -> Response[Any]:
+        def rate_limit(
+            app: APIGatewayHttpResolver, next_middleware: Callable[..., Response[Any]]
+        ) -> Response[Any]:
             return self._rate_limit(app, next_middleware)
 
         self.resolver.use(middlewares=[rate_limit])
@@ -203,9 +206,7 @@ class WindowApp:
         """Parse the body as ``model``: 415, 413, 400 (malformed) or 422 (invalid) on failure."""
         ctype = (self.header("content-type") or "").split(";")[0].strip().lower()
         if ctype != "application/json" and not ctype.endswith("+json"):
-            raise UnsupportedMediaTypeError(
-                f"expected Content-Type application/json, got {ctype or 'none'}"
-            )
+            raise UnsupportedMediaTypeError(f"expected Content-Type application/json, got {ctype or 'none'}")
         data = self.body_bytes()
         try:
             parsed = json.loads(data, parse_float=Decimal)
@@ -234,6 +235,7 @@ class WindowApp:
             route=route_key,
             body=body,
             compute=stored,
+            context=getattr(self.resolver, "lambda_context", None),
         )
         headers = {k: v for k, v in result["headers"].items() if k.lower() != "content-type"}
         return Response(
@@ -270,7 +272,9 @@ class WindowApp:
             from hmskit.observability import logger
 
             logger().exception("storage unavailable")
-            return ServiceUnavailableError("storage is unavailable; retry shortly", slug="storage-unavailable")
+            return ServiceUnavailableError(
+                "storage is unavailable; retry shortly", slug="storage-unavailable"
+            )
         from hmskit.observability import logger
 
         logger().exception("unhandled error")
@@ -291,7 +295,9 @@ class WindowApp:
         return problem_response(self._problem_for(exc), self.event.path)
 
     # -- middleware --------------------------------------------------------------------------------
-    def _rate_limit(self, app: APIGatewayHttpResolver, next_middleware: Callable[..., Response[Any]]) -> Response[Any]:
+    def _rate_limit(
+        self, app: APIGatewayHttpResolver, next_middleware: Callable[..., Response[Any]]
+    ) -> Response[Any]:
         route = app.context.get("_route")
         spec = self._by_powertools_path.get((route.method, route.path)) if route is not None else None
         limiter = self.deps.rate_limiter

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from hmskit.problems import ConflictError, ServiceUnavailableError, UnprocessableError, BadRequestError
+from hmskit.problems import BadRequestError, ConflictError, ServiceUnavailableError, UnprocessableError
 
 HEADER = "idempotency-key"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -63,8 +63,14 @@ class Idempotency:
         route: str,
         body: Any,
         compute: Callable[[], StoredResponse],
+        context: Any = None,
     ) -> StoredResponse:
-        """``compute()`` once per (principal, route, key); later calls replay its result."""
+        """``compute()`` once per (principal, route, key); later calls replay its result.
+
+        ``context`` (the Lambda context) bounds the in-progress record by the invocation's remaining
+        time: if the function dies mid-request, a retry may proceed once that time has passed instead
+        of getting 409 until the record expires.
+        """
         if key is None:
             return compute()
         if not _KEY.match(key):
@@ -79,6 +85,8 @@ class Idempotency:
         )
 
         layer, config = self._persistence()
+        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            config.register_lambda_context(context)
 
         def idempotent_post(request: dict[str, Any]) -> StoredResponse:
             return compute()

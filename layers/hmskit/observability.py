@@ -37,9 +37,7 @@ def _tracing_enabled() -> bool:
 def entrypoint(handler: Handler) -> Handler:
     """Wrap a Lambda handler: request-scoped JSON logs with a correlation id, EMF metrics flushed
     per invocation, and X-Ray tracing when enabled."""
-    wrapped = logger().inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
-        handler
-    )
+    wrapped = logger().inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(handler)
     wrapped = metrics().log_metrics(raise_on_empty_metrics=False)(wrapped)
     if _tracing_enabled():
         from aws_lambda_powertools import Tracer

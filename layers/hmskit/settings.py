@@ -98,7 +98,9 @@ class WindowSettings:
         init(self, "bucket_name", bucket_name)
         init(self, "rate_limit", rate_limit)
         init(self, "max_body_bytes", _positive_int("max_body_bytes", max_body_bytes))
-        init(self, "idempotency_ttl_seconds", _positive_int("idempotency_ttl_seconds", idempotency_ttl_seconds))
+        init(
+            self, "idempotency_ttl_seconds", _positive_int("idempotency_ttl_seconds", idempotency_ttl_seconds)
+        )
         init(self, "tracing", tracing)
 
     @classmethod

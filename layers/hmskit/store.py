@@ -69,8 +69,13 @@ class TableStore:
                 raise AlreadyExistsError(f"{item['pk']}/{item['sk']} already exists") from exc
             raise StoreError(f"put_item failed: {_code(exc)}") from exc
 
-    def put(self, item: Mapping[str, Any], *, condition: str | None = None,
-            values: Mapping[str, Any] | None = None) -> None:
+    def put(
+        self,
+        item: Mapping[str, Any],
+        *,
+        condition: str | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
         kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": to_dynamo(item)}
         if condition:
             kwargs["ConditionExpression"] = condition
@@ -97,9 +102,7 @@ class TableStore:
 
     def delete(self, pk: str, sk: str) -> None:
         try:
-            self._client.delete_item(
-                TableName=self.table_name, Key={"pk": {"S": pk}, "sk": {"S": sk}}
-            )
+            self._client.delete_item(TableName=self.table_name, Key={"pk": {"S": pk}, "sk": {"S": sk}})
         except ClientError as exc:
             raise StoreError(f"delete_item failed: {_code(exc)}") from exc
 

@@ -46,7 +46,9 @@ def transformed(template: dict[str, Any]) -> dict[str, Any]:
             if key in props:
                 props[key] = f"s3://hms-artifacts/{props[key].strip('/')}.zip"
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    return transform(packaged, {"JwtIssuer": "https://issuer.example", "JwtAudience": "hms"}, BundledPolicies())
+    return transform(
+        packaged, {"JwtIssuer": "https://issuer.example", "JwtAudience": "hms"}, BundledPolicies()
+    )
 
 
 def test_committed_template_matches_the_manifests(platform: Platform) -> None:
@@ -83,9 +85,7 @@ def test_template_uses_long_form_intrinsics_only() -> None:
 
 
 def test_cfn_lint_is_clean() -> None:
-    result = subprocess.run(
-        [CFN_LINT, str(ROOT / "template.yaml")], capture_output=True, text=True
-    )
+    result = subprocess.run([CFN_LINT, str(ROOT / "template.yaml")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -95,14 +95,21 @@ def test_sam_translator_transforms_the_template_and_cfn_lint_accepts_the_result(
     import json
 
     types = {r["Type"] for r in transformed["Resources"].values()}
-    assert {"AWS::ApiGatewayV2::Api", "AWS::Lambda::Function", "AWS::IAM::Role", "AWS::DynamoDB::Table"} <= types
+    assert {
+        "AWS::ApiGatewayV2::Api",
+        "AWS::Lambda::Function",
+        "AWS::IAM::Role",
+        "AWS::DynamoDB::Table",
+    } <= types
     out = tmp_path / "transformed.json"
     out.write_text(json.dumps(transformed))
     result = subprocess.run([CFN_LINT, str(out)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_every_manifest_route_is_an_api_route_with_its_scopes(platform: Platform, transformed: dict[str, Any]) -> None:
+def test_every_manifest_route_is_an_api_route_with_its_scopes(
+    platform: Platform, transformed: dict[str, Any]
+) -> None:
     body = transformed["Resources"]["HttpApi"]["Properties"]["Body"]
     routes = {}
     for path, methods in body["paths"].items():
@@ -146,7 +153,9 @@ def test_aggregate_throttle_is_a_stage_default_never_the_per_citizen_rate_limit(
             assert fn["Environment"]["Variables"]["HMS_RATE_LIMIT"] == str(w.rate_limit)
 
 
-def test_functions_are_python312_arm64_with_the_platform_layer(platform: Platform, template: dict[str, Any]) -> None:
+def test_functions_are_python312_arm64_with_the_platform_layer(
+    platform: Platform, template: dict[str, Any]
+) -> None:
     layer = template["Resources"]["PlatformLayer"]
     assert layer["Type"] == "AWS::Serverless::LayerVersion"
     assert layer["Properties"]["ContentUri"] == "layers/"
@@ -160,7 +169,9 @@ def test_functions_are_python312_arm64_with_the_platform_layer(platform: Platfor
         assert (ROOT / props["CodeUri"] / (module.replace(".", "/") + ".py")).is_file()
 
 
-def test_tables_are_on_demand_with_ttl_and_point_in_time_recovery(platform: Platform, template: dict[str, Any]) -> None:
+def test_tables_are_on_demand_with_ttl_and_point_in_time_recovery(
+    platform: Platform, template: dict[str, Any]
+) -> None:
     for w in platform.windows:
         table = template["Resources"][w.table_id]
         props = table["Properties"]
@@ -170,16 +181,22 @@ def test_tables_are_on_demand_with_ttl_and_point_in_time_recovery(platform: Plat
         assert table["DeletionPolicy"] == "Retain"
 
 
-def test_document_buckets_are_encrypted_and_never_public(platform: Platform, template: dict[str, Any]) -> None:
+def test_document_buckets_are_encrypted_and_never_public(
+    platform: Platform, template: dict[str, Any]
+) -> None:
     buckets = [w for w in platform.windows if w.bucket]
     assert buckets, "the documents window keeps its files in a bucket"
     for w in buckets:
         props = template["Resources"][w.bucket_id]["Properties"]
-        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+            "ServerSideEncryptionByDefault"
+        ]
         assert all(props["PublicAccessBlockConfiguration"].values())
         policy = template["Resources"][f"{w.bucket_id}Policy"]["Properties"]["PolicyDocument"]
-        assert any(s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false"
-                   for s in policy["Statement"])
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+            for s in policy["Statement"]
+        )
 
 
 def test_outputs_give_the_api_url_and_every_table_name(platform: Platform, template: dict[str, Any]) -> None:
@@ -213,7 +230,9 @@ def test_each_function_role_reaches_only_its_own_table_and_bucket(
     platform: Platform, transformed: dict[str, Any]
 ) -> None:
     resources = transformed["Resources"]
-    data_ids = {r_id for r_id, r in resources.items() if r["Type"] in ("AWS::DynamoDB::Table", "AWS::S3::Bucket")}
+    data_ids = {
+        r_id for r_id, r in resources.items() if r["Type"] in ("AWS::DynamoDB::Table", "AWS::S3::Bucket")
+    }
     for w in platform.windows:
         role = resources[f"{w.function_id}Role"]["Properties"]
         own = {w.table_id} | ({w.bucket_id} if w.bucket else set())
@@ -223,7 +242,9 @@ def test_each_function_role_reaches_only_its_own_table_and_bucket(
                 resources_of = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
                 assert "*" not in resources_of, f"{w.name}: wildcard resource in {stmt}"
                 actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
-                assert not any(a.endswith(":*") or a == "*" for a in actions), f"{w.name}: wildcard action {actions}"
+                assert not any(a.endswith(":*") or a == "*" for a in actions), (
+                    f"{w.name}: wildcard action {actions}"
+                )
                 assert "dynamodb:Scan" not in actions and "dynamodb:DeleteTable" not in actions
                 touched |= _referenced(resources_of) & data_ids
         assert touched == own, f"{w.name} reaches {sorted(touched)}, expected exactly {sorted(own)}"

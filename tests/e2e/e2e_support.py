@@ -48,7 +48,13 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 90, verify: bool | ssl.SSLContext = True) -> None:
+def wait_ready(
+    url: str,
+    proc: subprocess.Popen[bytes],
+    log_path: Path,
+    timeout: float = 90,
+    verify: bool | ssl.SSLContext = True,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -68,9 +74,23 @@ def start_stack(root: Path, *extra: str) -> Stack:
     log_path = root / "hms-up.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hms.cli", "--root", str(root), "up", "--port", str(port),
-         "--aws-port", str(aws_port), *extra],
-        stdout=log_path.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=root,
+        [
+            sys.executable,
+            "-m",
+            "hms.cli",
+            "--root",
+            str(root),
+            "up",
+            "--port",
+            str(port),
+            "--aws-port",
+            str(aws_port),
+            *extra,
+        ],
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=root,
     )
     url = f"{'https' if '--tls' in extra else 'http'}://127.0.0.1:{port}"
     stack = Stack(root=root, url=url, aws_port=aws_port, proc=proc, log_path=log_path)
@@ -88,5 +108,3 @@ def stop_stack(stack: Stack) -> int:
             stack.proc.kill()
             stack.proc.wait()
     return stack.proc.returncode
-
-

@@ -22,16 +22,35 @@ def bearer(token: str, **extra: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}", **extra}
 
 
-def upload(client: httpx.Client, url: str, token: str, data: bytes = PNG, name: str = "photo.png") -> httpx.Response:
-    return client.post(f"{url}/api/v1/docs", headers=bearer(token),
-                       files={"file": (name, data, "application/octet-stream")})
+def upload(
+    client: httpx.Client, url: str, token: str, data: bytes = PNG, name: str = "photo.png"
+) -> httpx.Response:
+    return client.post(
+        f"{url}/api/v1/docs", headers=bearer(token), files={"file": (name, data, "application/octet-stream")}
+    )
 
 
 def test_hms_token_prints_only_a_signed_token(stack) -> None:  # type: ignore[no-untyped-def]
     out = subprocess.run(
-        [sys.executable, "-m", "hms.cli", "--root", str(stack.root), "token", "--sub", "alice",
-         "--scope", "payments.write", "--scope", "payments.read", "--ttl", "600"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "hms.cli",
+            "--root",
+            str(stack.root),
+            "token",
+            "--sub",
+            "alice",
+            "--scope",
+            "payments.write",
+            "--scope",
+            "payments.read",
+            "--ttl",
+            "600",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     token = out.strip()
     assert out.count("\n") == 1 and token.count(".") == 2
@@ -43,8 +62,11 @@ def test_a_citizen_creates_and_reads_a_payment_and_another_citizen_cannot(stack)
     alice = stack.token("alice", "payments.write", "payments.read")
     bob = stack.token("bob", "payments.read")
     with httpx.Client(base_url=stack.url, timeout=10) as c:
-        created = c.post("/api/v1/payments", headers=bearer(alice),
-                         json={"amount": "25.00", "currency": "usd", "purpose": "passport renewal fee"})
+        created = c.post(
+            "/api/v1/payments",
+            headers=bearer(alice),
+            json={"amount": "25.00", "currency": "usd", "purpose": "passport renewal fee"},
+        )
         assert created.status_code == 201, created.text
         payment = created.json()
         assert payment["amount"] == "25.00" and payment["currency"] == "USD"
@@ -95,7 +117,12 @@ def test_the_gateway_answers_401_without_a_valid_token_and_403_without_the_scope
         wrong = c.get("/api/v1/payments", headers=bearer(docs_only))
         assert wrong.status_code == 403 and "payments.read" in wrong.json()["detail"]
         read_only = stack.token("alice", "payments.read")
-        assert c.post("/api/v1/payments", headers=bearer(read_only), json={"amount": 1, "purpose": "x"}).status_code == 403
+        assert (
+            c.post(
+                "/api/v1/payments", headers=bearer(read_only), json={"amount": 1, "purpose": "x"}
+            ).status_code
+            == 403
+        )
         assert c.get("/api/v1/nothing-here", headers=bearer(read_only)).status_code == 404
 
 
@@ -117,8 +144,11 @@ def test_the_per_citizen_rate_limit_answers_429_with_retry_after(stack) -> None:
 def test_a_spoofed_x_hms_user_header_changes_nothing(stack) -> None:  # type: ignore[no-untyped-def]
     erin = stack.token("erin", "payments.write", "payments.read")
     with httpx.Client(base_url=stack.url, timeout=10) as c:
-        r = c.post("/api/v1/payments", headers=bearer(erin, **{"x-hms-user": "alice"}),
-                   json={"amount": 3, "purpose": "spoof attempt"})
+        r = c.post(
+            "/api/v1/payments",
+            headers=bearer(erin, **{"x-hms-user": "alice"}),
+            json={"amount": 3, "purpose": "spoof attempt"},
+        )
         assert r.status_code == 201
         location = r.headers["location"]
         assert c.get(location, headers=bearer(erin)).status_code == 200
@@ -189,10 +219,22 @@ def test_a_bad_request_gets_problem_json_never_a_500(stack) -> None:  # type: ig
     t = stack.token("gina", "payments.write", "payments.read")
     with httpx.Client(base_url=stack.url, timeout=10) as c:
         cases = [
-            (c.post("/api/v1/payments", headers=bearer(t, **{"content-type": "application/json"}), content=b"{nope"), 400),
+            (
+                c.post(
+                    "/api/v1/payments",
+                    headers=bearer(t, **{"content-type": "application/json"}),
+                    content=b"{nope",
+                ),
+                400,
+            ),
             (c.post("/api/v1/payments", headers=bearer(t), json={"amount": "ten", "purpose": "x"}), 422),
             (c.post("/api/v1/payments", headers=bearer(t), json={"purpose": "x"}), 422),
-            (c.post("/api/v1/payments", headers=bearer(t, **{"content-type": "text/plain"}), content=b"hi"), 415),
+            (
+                c.post(
+                    "/api/v1/payments", headers=bearer(t, **{"content-type": "text/plain"}), content=b"hi"
+                ),
+                415,
+            ),
             (c.post("/api/v1/payments", headers=bearer(t), content=b"x" * (11 * 1024 * 1024)), 413),
         ]
         for response, status in cases:
@@ -206,9 +248,15 @@ def test_a_manifest_change_is_live_within_a_second_and_a_broken_one_keeps_the_la
     original = manifest.read_text()
     t = stack.token("hank", "payments.read")
     try:
-        manifest.write_text(original.replace("{method: GET, path: /api/v1/payments/health, scopes: [], rate_limited: false}",
-                                             "{method: GET, path: /api/v1/payments/health, scopes: [payments.admin], rate_limited: false}")
-                            .replace('scopes: ["payments.write", "payments.read"]', 'scopes: ["payments.write", "payments.read", "payments.admin"]'))
+        manifest.write_text(
+            original.replace(
+                "{method: GET, path: /api/v1/payments/health, scopes: [], rate_limited: false}",
+                "{method: GET, path: /api/v1/payments/health, scopes: [payments.admin], rate_limited: false}",
+            ).replace(
+                'scopes: ["payments.write", "payments.read"]',
+                'scopes: ["payments.write", "payments.read", "payments.admin"]',
+            )
+        )
         deadline = time.monotonic() + 1.5
         status = None
         while time.monotonic() < deadline:

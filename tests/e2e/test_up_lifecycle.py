@@ -33,9 +33,21 @@ def test_sigint_stops_everything_and_a_second_up_on_taken_ports_fails_fast(tmp_p
     try:
         started = time.monotonic()
         second = subprocess.run(
-            [sys.executable, "-m", "hms.cli", "--root", str(stack.root), "up", "--port", str(port),
-             "--aws-port", str(free_port())],
-            capture_output=True, text=True, timeout=30,
+            [
+                sys.executable,
+                "-m",
+                "hms.cli",
+                "--root",
+                str(stack.root),
+                "up",
+                "--port",
+                str(port),
+                "--aws-port",
+                str(free_port()),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert second.returncode != 0
         assert f"127.0.0.1:{port}" in second.stderr and "--port" in second.stderr
@@ -67,12 +79,27 @@ def test_tls_serves_https_that_curl_trusts_with_the_local_ca(tmp_path: Path) -> 
         wait_ready(stack.url, stack.proc, stack.log_path, verify=ssl.create_default_context(cafile=str(ca)))
         token = stack.token("alice", "payments.read")
         out = subprocess.run(
-            ["curl", "-sS", "--cacert", str(ca), "-H", f"Authorization: Bearer {token}",
-             "-o", "/dev/null", "-w", "%{http_code}", f"{stack.url}/api/v1/payments"],
-            capture_output=True, text=True, timeout=30,
+            [
+                "curl",
+                "-sS",
+                "--cacert",
+                str(ca),
+                "-H",
+                f"Authorization: Bearer {token}",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                f"{stack.url}/api/v1/payments",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert out.stdout == "200", out.stderr
-        insecure = subprocess.run(["curl", "-sS", f"{stack.url}/api/v1/payments"], capture_output=True, text=True)
+        insecure = subprocess.run(
+            ["curl", "-sS", f"{stack.url}/api/v1/payments"], capture_output=True, text=True
+        )
         assert insecure.returncode != 0  # not trusted without the CA
     finally:
         stop_stack(stack)
@@ -81,8 +108,11 @@ def test_tls_serves_https_that_curl_trusts_with_the_local_ca(tmp_path: Path) -> 
 def test_endpoint_flag_provisions_and_runs_against_an_external_emulator(tmp_path: Path) -> None:
     """The LocalStack path, tested against a moto server started separately, as a developer would."""
     aws_port = free_port()
-    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(aws_port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(aws_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while not listening(aws_port):
@@ -93,15 +123,23 @@ def test_endpoint_flag_provisions_and_runs_against_an_external_emulator(tmp_path
         try:
             assert stack.health()["aws_endpoint"] == endpoint
             token = stack.token("alice", "payments.write", "payments.read")
-            r = httpx.post(f"{stack.url}/api/v1/payments", headers={"authorization": f"Bearer {token}"},
-                           json={"amount": "9.99", "purpose": "external endpoint"})
+            r = httpx.post(
+                f"{stack.url}/api/v1/payments",
+                headers={"authorization": f"Bearer {token}"},
+                json={"amount": "9.99", "purpose": "external endpoint"},
+            )
             assert r.status_code == 201, r.text
         finally:
             stop_stack(stack)
         import boto3
 
-        ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
-                           aws_access_key_id="test", aws_secret_access_key="test")
+        ddb = boto3.client(
+            "dynamodb",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
         items = ddb.scan(TableName="hms-payments")["Items"]
         assert any(i.get("purpose", {}).get("S") == "external endpoint" for i in items)
         assert listening(aws_port), "hms up must not stop an emulator it did not start"

@@ -386,7 +386,10 @@ def test_a_payload_1_0_window_gets_a_1_0_event(rig: Rig) -> None:
 # -- body limit ---------------------------------------------------------------------------------------
 def test_a_declared_body_over_the_limit_is_a_413_and_its_body_is_discarded_not_buffered(rig: Rig) -> None:
     answer = rig.call(
-        "POST", "/api/v1/payments", token="writer", headers=[("content-length", "999999")],
+        "POST",
+        "/api/v1/payments",
+        token="writer",
+        headers=[("content-length", "999999")],
         chunks=[b"x" * 600, b"x" * 600],
     )
     assert_problem(answer, 413)

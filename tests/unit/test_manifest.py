@@ -23,7 +23,9 @@ plugins:
 """
 
 
-def project(tmp_path: Path, manifests: dict[str, str], windows: tuple[str, ...] = ("payments", "documents")) -> Path:
+def project(
+    tmp_path: Path, manifests: dict[str, str], windows: tuple[str, ...] = ("payments", "documents")
+) -> Path:
     for w in windows:
         pkg = tmp_path / "functions" / w / w
         pkg.mkdir(parents=True)
@@ -52,12 +54,17 @@ def test_the_seed_manifest_loads_unchanged(tmp_path: Path) -> None:
 
 
 def test_a_bare_window_name_is_an_upstream_too() -> None:
-    assert parse_manifest(SEED.replace("http://hms-svc-payments:8080", "payments"), "f").window_name == "payments"
+    assert (
+        parse_manifest(SEED.replace("http://hms-svc-payments:8080", "payments"), "f").window_name
+        == "payments"
+    )
 
 
 def test_routes_may_narrow_the_scopes_per_route(tmp_path: Path) -> None:
-    text = SEED + "routes:\n  - {method: post, path: /api/v1/payments, scopes: [payments.write]}\n" \
-                  "  - {method: GET, path: '/api/v1/payments/{id}'}\n"
+    text = (
+        SEED + "routes:\n  - {method: post, path: /api/v1/payments, scopes: [payments.write]}\n"
+        "  - {method: GET, path: '/api/v1/payments/{id}'}\n"
+    )
     w = load_platform(project(tmp_path, {"payments.yaml": text}, ("payments",))).windows[0]
     assert [(r.key, r.scopes) for r in w.routes] == [
         ("POST /api/v1/payments", ("payments.write",)),
@@ -75,15 +82,39 @@ def test_routes_may_narrow_the_scopes_per_route(tmp_path: Path) -> None:
         (SEED.replace("limit: 30", "limit: 0"), "plugins[1].rate-limit.limit", "greater than 0"),
         (SEED.replace("window: 60", "window: 0"), "plugins[1].rate-limit.window", "greater than 0"),
         (SEED.replace("limit: 30", "limit: '30'"), "plugins[1].rate-limit.limit", "valid integer"),
-        (SEED.replace('["payments.write", "payments.read"]', "[1, 2]"), "plugins[0].auth.scopes[0]", "valid string"),
-        (SEED.replace('["payments.write", "payments.read"]', "payments.write"), "plugins[0].auth.scopes", "valid list"),
+        (
+            SEED.replace('["payments.write", "payments.read"]', "[1, 2]"),
+            "plugins[0].auth.scopes[0]",
+            "valid string",
+        ),
+        (
+            SEED.replace('["payments.write", "payments.read"]', "payments.write"),
+            "plugins[0].auth.scopes",
+            "valid list",
+        ),
         (SEED.replace("http://hms-svc-payments:8080", "ftp://x"), "upstream", "not an http(s) URL"),
-        (SEED.replace("http://hms-svc-payments:8080", "Payments Window"), "upstream", "does not name a window"),
+        (
+            SEED.replace("http://hms-svc-payments:8080", "Payments Window"),
+            "upstream",
+            "does not name a window",
+        ),
         (SEED + "colour: blue\n", "colour", "unknown field"),
         (SEED + "  - auth: {scopes: []}\n", "plugins[2]", "appears twice"),
-        (SEED + "routes:\n  - {method: GET, path: /api/v1/other}\n", "routes[0].path", "outside the manifest's uri"),
-        (SEED + "routes:\n  - {method: FETCH, path: /api/v1/payments}\n", "routes[0].method", "unknown method"),
-        (SEED + "routes:\n  - {method: GET, path: /api/v1/payments, scopes: [admin]}\n", "routes[0].scopes", "may only narrow"),
+        (
+            SEED + "routes:\n  - {method: GET, path: /api/v1/other}\n",
+            "routes[0].path",
+            "outside the manifest's uri",
+        ),
+        (
+            SEED + "routes:\n  - {method: FETCH, path: /api/v1/payments}\n",
+            "routes[0].method",
+            "unknown method",
+        ),
+        (
+            SEED + "routes:\n  - {method: GET, path: /api/v1/payments, scopes: [admin]}\n",
+            "routes[0].scopes",
+            "may only narrow",
+        ),
         ("uri: [unclosed\n", "line 2", "not valid YAML"),
         ("", "document", "empty"),
     ],
@@ -105,7 +136,9 @@ def test_an_upstream_naming_no_window_is_refused(tmp_path: Path) -> None:
 
 
 def test_overlapping_uris_across_manifests_are_refused(tmp_path: Path) -> None:
-    docs = SEED.replace("hms-svc-payments", "hms-svc-documents").replace("/api/v1/payments/**", "/api/v1/payments/docs/**")
+    docs = SEED.replace("hms-svc-payments", "hms-svc-documents").replace(
+        "/api/v1/payments/**", "/api/v1/payments/docs/**"
+    )
     root = project(tmp_path, {"a.yaml": SEED, "b.yaml": docs})
     with pytest.raises(ManifestErrors) as info:
         load_platform(root)
@@ -122,12 +155,17 @@ def test_duplicate_uris_across_manifests_are_refused(tmp_path: Path) -> None:
 
 
 def test_prefixes_that_only_share_letters_do_not_overlap(tmp_path: Path) -> None:
-    docs = SEED.replace("hms-svc-payments", "hms-svc-documents").replace("/api/v1/payments/**", "/api/v1/paymentsx/**")
+    docs = SEED.replace("hms-svc-payments", "hms-svc-documents").replace(
+        "/api/v1/payments/**", "/api/v1/paymentsx/**"
+    )
     assert len(load_platform(project(tmp_path, {"a.yaml": SEED, "b.yaml": docs})).windows) == 2
 
 
 def test_every_error_is_reported_at_once(tmp_path: Path) -> None:
-    root = project(tmp_path, {"a.yaml": SEED.replace("limit: 30", "limit: -5"), "b.yaml": "uri: /x\nupstream: documents\n"})
+    root = project(
+        tmp_path,
+        {"a.yaml": SEED.replace("limit: 30", "limit: -5"), "b.yaml": "uri: /x\nupstream: documents\n"},
+    )
     with pytest.raises(ManifestErrors) as info:
         load_platform(root)
     assert [e.file for e in info.value.errors] == ["routes/a.yaml", "routes/b.yaml"]
@@ -140,5 +178,7 @@ def test_hms_template_refuses_a_bad_manifest_and_generates_nothing(tmp_path: Pat
         [sys.executable, "-m", "hms.cli", "template"], cwd=root, capture_output=True, text=True
     )
     assert result.returncode == 2
-    assert "routes/payments.yaml: plugins[1].rate-limit.limit: Input should be greater than 0" in result.stderr
+    assert (
+        "routes/payments.yaml: plugins[1].rate-limit.limit: Input should be greater than 0" in result.stderr
+    )
     assert (root / "template.yaml").read_text() == "# the last good template\n"

@@ -41,7 +41,14 @@ class PassThroughIdempotency:
         self.calls: list[dict[str, Any]] = []
 
     def run(
-        self, *, key: str | None, principal: str, route: str, body: Any, compute: Callable[[], dict[str, Any]]
+        self,
+        *,
+        key: str | None,
+        principal: str,
+        route: str,
+        body: Any,
+        compute: Callable[[], dict[str, Any]],
+        context: Any = None,
     ) -> dict[str, Any]:
         self.calls.append({"key": key, "principal": principal, "route": route, "body": body})
         return compute()

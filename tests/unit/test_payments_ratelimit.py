@@ -22,7 +22,14 @@ LIMIT, WINDOW = 3, 60
 
 class PassThroughIdempotency:
     def run(
-        self, *, key: str | None, principal: str, route: str, body: Any, compute: Callable[[], dict[str, Any]]
+        self,
+        *,
+        key: str | None,
+        principal: str,
+        route: str,
+        body: Any,
+        compute: Callable[[], dict[str, Any]],
+        context: Any = None,
     ) -> dict[str, Any]:
         return compute()
 

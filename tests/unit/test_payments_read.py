@@ -23,7 +23,14 @@ BASE = "/api/v1/payments"
 
 class PassThroughIdempotency:
     def run(
-        self, *, key: str | None, principal: str, route: str, body: Any, compute: Callable[[], dict[str, Any]]
+        self,
+        *,
+        key: str | None,
+        principal: str,
+        route: str,
+        body: Any,
+        compute: Callable[[], dict[str, Any]],
+        context: Any = None,
     ) -> dict[str, Any]:
         return compute()
 

@@ -14,7 +14,6 @@ from decimal import Decimal
 
 from hmskit.ids import is_id
 from hmskit.store import AlreadyExistsError, ConditionFailedError, TableStore
-
 from payments.domain import InvalidCursorError, Page, Payment
 
 _PREFIX = "PAYMENT#"
@@ -34,7 +33,7 @@ def decode_cursor(cursor: str) -> str:
         after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise InvalidCursorError("the cursor is not one this API issued") from exc
-    if not isinstance(after, str) or not after.startswith(_PREFIX) or not is_id(after[len(_PREFIX):]):
+    if not isinstance(after, str) or not after.startswith(_PREFIX) or not is_id(after[len(_PREFIX) :]):
         raise InvalidCursorError("the cursor is not one this API issued")
     return after
 
@@ -71,9 +70,7 @@ class DynamoPaymentRepository:
     def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
         after = decode_cursor(cursor) if cursor else None
         try:
-            items, last = self._store.query_page(
-                _pk(owner), sk_prefix=_PREFIX, limit=limit, after_sk=after
-            )
+            items, last = self._store.query_page(_pk(owner), sk_prefix=_PREFIX, limit=limit, after_sk=after)
         except ConditionFailedError as exc:
             raise InvalidCursorError("the cursor is not one this API issued") from exc
         return Page([_payment(i) for i in items], encode_cursor(last) if last else None)

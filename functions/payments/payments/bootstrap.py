@@ -16,7 +16,6 @@ from hmskit.ids import new_id
 from hmskit.ratelimit import FixedWindowRateLimiter
 from hmskit.settings import WindowSettings, load_settings
 from hmskit.store import TableStore
-
 from payments.adapters import DynamoPaymentRepository
 from payments.domain import PaymentRepository
 

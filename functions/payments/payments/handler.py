@@ -59,7 +59,9 @@ def list_payments() -> Any:
     try:
         query = ListQuery.model_validate(app.event.query_string_parameters or {})
     except ValidationError as exc:
-        raise BadRequestError(f"invalid query: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from exc
+        raise BadRequestError(
+            f"invalid query: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}"
+        ) from exc
     page = domain.list_payments(
         app.deps.payments, owner=app.principal().sub, limit=query.limit, cursor=query.cursor
     )

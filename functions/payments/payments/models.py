@@ -28,7 +28,7 @@ class CreatePayment(BaseModel):
         if isinstance(value, bool) or isinstance(value, float):
             raise ValueError("amount must be a decimal number or string, not a float")
         if isinstance(value, str) and not _PLAIN_DECIMAL.fullmatch(value):
-            raise ValueError("amount must be written in plain decimal notation, e.g. \"12.50\"")
+            raise ValueError('amount must be written in plain decimal notation, e.g. "12.50"')
         exponent = value.as_tuple().exponent if isinstance(value, Decimal) else 0
         if isinstance(exponent, int) and exponent > 0:  # a JSON number such as 1e3
             raise ValueError("amount must be written in plain decimal notation, not 1e3")

@@ -228,7 +228,7 @@ async def run(
 
         # SIGINT/SIGTERM stop us in order (gateway, workers, emulator) and exit 0. uvicorn would
         # otherwise capture them and re-raise after its own shutdown, killing us before the cleanup.
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
