@@ -204,15 +204,10 @@ def moto_server() -> Iterator[str]:
 
 
 def create_table(client: Any, name: str) -> None:
-    client.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-    )
+    """A window table exactly as ``hms up`` provisions it."""
+    from hms.local.provision import ensure_table
+
+    ensure_table(client, name)
 
 
 def benchable_windows(root: Path) -> list[Any]:

@@ -53,19 +53,10 @@ def moto_endpoint() -> Iterator[str]:
 
 
 def create_table(client: object, name: str) -> None:
-    """A window table as the template defines it (pk/sk, on-demand, TTL on expires_at)."""
-    client.create_table(  # type: ignore[attr-defined]
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-    )
-    client.update_time_to_live(  # type: ignore[attr-defined]
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
-    )
+    """A window table exactly as ``hms up`` provisions it (pk/sk, on-demand, TTL on expires_at)."""
+    from hms.local.provision import ensure_table
+
+    ensure_table(client, name)
 
 
 @pytest.fixture
