@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+DEFAULT_DISCOVERY_TTL_SECONDS = 30
+DEFAULT_A2A_TIMEOUT_MS = 3000
 
 
 class SettingsError(Exception):
@@ -32,6 +34,28 @@ def _positive_int(field: str, value: object) -> int:
     if value <= 0:
         raise ValueError(f"{field}: must be greater than 0, got {value}")
     return value
+
+
+def _services(value: Mapping[str, str] | str | None) -> Mapping[str, str]:
+    """The static discovery fallback: ``"eligibility=http://host:3000,passport=..."`` or a mapping."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        pairs: dict[str, str] = {}
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            name, sep, url = part.partition("=")
+            if not sep or not name.strip() or not url.strip():
+                raise ValueError(f"services: {part!r} is not WINDOW=BASE_URL")
+            pairs[name.strip()] = url.strip()
+        value = pairs
+    if not isinstance(value, Mapping):
+        raise ValueError(f"services: expected WINDOW=BASE_URL pairs, got {value!r}")
+    for name, url in value.items():
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ValueError(f"services: {name}: base URL must be http(s)://..., got {url!r}")
+    return dict(value)
 
 
 @dataclass(frozen=True)
@@ -64,6 +88,17 @@ class WindowSettings:
     max_body_bytes: int
     idempotency_ttl_seconds: int
     tracing: bool
+    event_bus: str | None
+    namespace: str | None
+    services: Mapping[str, str]
+    discovery_ttl_seconds: int
+    a2a_timeout_ms: int
+    email_sender: str | None
+
+    @property
+    def event_source(self) -> str:
+        """The EventBridge ``source`` of everything this window publishes."""
+        return f"hms.{self.window}"
 
     def __init__(
         self,
@@ -75,6 +110,12 @@ class WindowSettings:
         max_body_bytes: int | str = DEFAULT_MAX_BODY_BYTES,
         idempotency_ttl_seconds: int | str = DEFAULT_IDEMPOTENCY_TTL_SECONDS,
         tracing: bool = False,
+        event_bus: str | None = None,
+        namespace: str | None = None,
+        services: Mapping[str, str] | str | None = None,
+        discovery_ttl_seconds: int | str = DEFAULT_DISCOVERY_TTL_SECONDS,
+        a2a_timeout_ms: int | str = DEFAULT_A2A_TIMEOUT_MS,
+        email_sender: str | None = None,
     ) -> None:
         """Validate every field; ``ValueError`` naming the field otherwise. A rate limit may be
         given as its text (``"30/60"``; blank means none)."""
@@ -102,6 +143,15 @@ class WindowSettings:
             self, "idempotency_ttl_seconds", _positive_int("idempotency_ttl_seconds", idempotency_ttl_seconds)
         )
         init(self, "tracing", tracing)
+        for name, opt in (("event_bus", event_bus), ("namespace", namespace), ("email_sender", email_sender)):
+            if opt is not None and (not isinstance(opt, str) or not opt):
+                raise ValueError(f"{name}: must be a non-empty string when set, got {opt!r}")
+        init(self, "event_bus", event_bus)
+        init(self, "namespace", namespace)
+        init(self, "email_sender", email_sender)
+        init(self, "services", _services(services))
+        init(self, "discovery_ttl_seconds", _positive_int("discovery_ttl_seconds", discovery_ttl_seconds))
+        init(self, "a2a_timeout_ms", _positive_int("a2a_timeout_ms", a2a_timeout_ms))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WindowSettings:
@@ -114,6 +164,12 @@ class WindowSettings:
                 max_body_bytes=environ.get("HMS_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
                 idempotency_ttl_seconds=environ.get("HMS_IDEMPOTENCY_TTL", DEFAULT_IDEMPOTENCY_TTL_SECONDS),
                 tracing=environ.get("HMS_TRACING", "false").lower() in ("1", "true", "yes"),
+                event_bus=environ.get("HMS_EVENT_BUS") or None,
+                namespace=environ.get("HMS_NAMESPACE") or None,
+                services=environ.get("HMS_SERVICES", ""),
+                discovery_ttl_seconds=environ.get("HMS_DISCOVERY_TTL", DEFAULT_DISCOVERY_TTL_SECONDS),
+                a2a_timeout_ms=environ.get("HMS_A2A_TIMEOUT_MS", DEFAULT_A2A_TIMEOUT_MS),
+                email_sender=environ.get("HMS_EMAIL_SENDER") or None,
             )
         except ValueError as exc:
             raise SettingsError(f"invalid window settings from the environment: {exc}") from exc
