@@ -18,7 +18,7 @@ Optional refinements (all keys beside the seed's are optional):
       - {method: GET,  path: /api/v1/payments/{id}, scopes: [payments.read]}
       - {method: GET,  path: /api/v1/payments/health, scopes: [], rate_limited: false}
     throttle: {rate: 50, burst: 100}   # aggregate API Gateway throttle for these routes (all callers)
-    window: {framework: powertools, timeout: 10, memory: 256, bucket: false, payload: "2.0"}
+    window: {framework: powertools, timeout: 10, memory: 256, bucket: false, email: false, payload: "2.0"}
 
 Every error names the file, the field and the reason (``ManifestError``).
 """
@@ -93,6 +93,7 @@ class WindowOptions(_Strict):
     timeout: int = Field(default=10, ge=1, le=29, strict=True, description="seconds (API Gateway caps at 30)")
     memory: int = Field(default=256, ge=128, le=10_240, strict=True)
     bucket: StrictBool = False
+    email: StrictBool = Field(default=False, description="the window sends email (SES)")
     payload: Literal["2.0", "1.0"] | None = None
 
     @property

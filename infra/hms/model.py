@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hms.manifest import Manifest, ManifestError, ManifestErrors, RouteDecl, Throttle, load_manifest
+from hms.topology import Topology, topology_and_errors
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Window:
     memory: int
     bucket: bool
     code_dir: str  # relative to the project root
+    email: bool = False
 
     @property
     def title(self) -> str:
@@ -81,10 +83,19 @@ class Window:
     def local_bucket_name(self) -> str:
         return f"hms-{self.name}-documents"
 
-    def environment(self, *, table_name: Any, bucket_name: Any | None) -> dict[str, Any]:
+    def environment(
+        self,
+        *,
+        table_name: Any,
+        bucket_name: Any | None,
+        event_bus: Any | None = None,
+        namespace: Any | None = None,
+        email_sender: Any | None = None,
+    ) -> dict[str, Any]:
         """The window's environment: the same keys in the template and under ``hms up``.
 
-        Names are strings locally and CloudFormation references in the template.
+        Names are strings locally and CloudFormation references in the template. ``event_bus`` is
+        given only to windows that publish, ``email_sender`` only to windows with ``email: true``.
         """
         env: dict[str, Any] = {
             "HMS_WINDOW": self.name,
@@ -96,6 +107,12 @@ class Window:
             env["HMS_RATE_LIMIT"] = str(self.rate_limit)
         if bucket_name is not None:
             env["HMS_BUCKET_NAME"] = bucket_name
+        if event_bus is not None:
+            env["HMS_EVENT_BUS"] = event_bus
+        if namespace is not None:
+            env["HMS_NAMESPACE"] = namespace
+        if email_sender is not None and self.email:
+            env["HMS_EMAIL_SENDER"] = email_sender
         return env
 
 
@@ -103,6 +120,7 @@ class Window:
 class Platform:
     root: Path
     windows: tuple[Window, ...] = field(default_factory=tuple)
+    topology: Topology = field(default_factory=Topology.empty)
 
     def window(self, name: str) -> Window:
         for w in self.windows:
@@ -198,9 +216,12 @@ def load_platform(root: Path) -> Platform:
                 timeout=m.window.timeout,
                 memory=m.window.memory,
                 bucket=m.window.bucket,
+                email=m.window.email,
                 code_dir=str(code_dir.relative_to(root)),
             )
         )
+    topology, topology_errors = topology_and_errors(root, {w.name for w in windows}, None)
+    errors.extend(topology_errors)
     if errors:
         raise ManifestErrors(errors)
-    return Platform(root=root, windows=tuple(sorted(windows, key=lambda w: w.name)))
+    return Platform(root=root, windows=tuple(sorted(windows, key=lambda w: w.name)), topology=topology)

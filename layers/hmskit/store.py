@@ -34,6 +34,14 @@ class ConditionFailedError(StoreError):
 class TransactionConflictError(StoreError):
     """A transaction was cancelled (a condition failed or it conflicted with another)."""
 
+    def __init__(self, message: str, *, reasons: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.reasons = reasons or []
+
+    @property
+    def condition_failed(self) -> bool:
+        return "ConditionalCheckFailed" in self.reasons
+
 
 def to_dynamo(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _SER.serialize(v) for k, v in item.items() if v is not None}
@@ -155,19 +163,8 @@ class TableStore:
         return int(resp["Attributes"][attr]["N"])
 
     def transact_put(self, items: Iterable[Mapping[str, Any]], *, new_keys: bool = True) -> None:
-        """Write several items atomically: all or none (the outbox's primitive)."""
-        ops = []
-        for item in items:
-            put: dict[str, Any] = {"TableName": self.table_name, "Item": to_dynamo(item)}
-            if new_keys:
-                put["ConditionExpression"] = "attribute_not_exists(pk)"
-            ops.append({"Put": put})
-        try:
-            self._client.transact_write_items(TransactItems=ops)
-        except ClientError as exc:
-            if _code(exc) == "TransactionCanceledException":
-                raise TransactionConflictError(str(exc)) from exc
-            raise StoreError(f"transact_write_items failed: {_code(exc)}") from exc
+        """Write several new items atomically: all or none (the outbox's primitive)."""
+        self.transact(self.put_op(item, new=new_keys) for item in items)
 
     def update(
         self,
@@ -183,6 +180,35 @@ class TableStore:
         otherwise ``ConditionFailedError``. Attribute names are always placeholders, so reserved
         words such as ``status`` are safe.
         """
+        kwargs = self.update_op(pk, sk, changes, expect=expect)["Update"]
+        kwargs["ReturnValues"] = "ALL_NEW"
+        try:
+            resp = self._client.update_item(**kwargs)
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise ConditionFailedError(f"condition failed for {pk}/{sk}") from exc
+            raise StoreError(f"update_item failed: {_code(exc)}") from exc
+        return from_dynamo(resp.get("Attributes", {}))
+
+    # -- transactions: several items of this table, all or none ----------------------------------------
+    def put_op(self, item: Mapping[str, Any], *, new: bool = True) -> dict[str, Any]:
+        """A transaction Put; ``new`` makes it fail when the key exists (never overwrite)."""
+        put: dict[str, Any] = {"TableName": self.table_name, "Item": to_dynamo(item)}
+        if new:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        return {"Put": put}
+
+    def update_op(
+        self,
+        pk: str,
+        sk: str,
+        changes: Mapping[str, Any],
+        *,
+        expect: Mapping[str, Any] | None = None,
+        expect_absent: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """A transaction Update of an existing item (see ``update``); ``expect_absent`` names
+        attributes that must not be set yet (a saga step that may happen once)."""
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         sets: list[str] = []
@@ -199,6 +225,9 @@ class TableStore:
             names[f"#c{i}"] = attr
             values[f":c{i}"] = value
             conditions.append(f"#c{i} = :c{i}")
+        for i, attr in enumerate(expect_absent):
+            names[f"#a{i}"] = attr
+            conditions.append(f"attribute_not_exists(#a{i})")
         expression = " ".join(
             part
             for part in (
@@ -209,20 +238,33 @@ class TableStore:
         )
         if not expression:
             raise ValueError("update needs at least one change")
-        kwargs: dict[str, Any] = {
+        update: dict[str, Any] = {
             "TableName": self.table_name,
             "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
             "UpdateExpression": expression,
             "ConditionExpression": " AND ".join(conditions),
             "ExpressionAttributeNames": names,
-            "ReturnValues": "ALL_NEW",
         }
         if values:
-            kwargs["ExpressionAttributeValues"] = to_dynamo(values)
+            update["ExpressionAttributeValues"] = to_dynamo(values)
+        return {"Update": update}
+
+    def delete_op(self, pk: str, sk: str) -> dict[str, Any]:
+        return {"Delete": {"TableName": self.table_name, "Key": {"pk": {"S": pk}, "sk": {"S": sk}}}}
+
+    def transact(self, ops: Iterable[Mapping[str, Any]]) -> None:
+        """Run ``put_op``/``update_op``/``delete_op`` operations atomically: all or none.
+
+        ``TransactionConflictError`` carries the cancellation reasons (one per operation, in order;
+        ``"ConditionalCheckFailed"`` or ``"None"``) so the caller can tell which condition failed.
+        """
+        items = list(ops)
+        if not items:
+            return
         try:
-            resp = self._client.update_item(**kwargs)
+            self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                raise ConditionFailedError(f"condition failed for {pk}/{sk}") from exc
-            raise StoreError(f"update_item failed: {_code(exc)}") from exc
-        return from_dynamo(resp.get("Attributes", {}))
+            if _code(exc) == "TransactionCanceledException":
+                reasons = [str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])]
+                raise TransactionConflictError(str(exc), reasons=reasons) from exc
+            raise StoreError(f"transact_write_items failed: {_code(exc)}") from exc

@@ -1,0 +1,214 @@
+"""Consuming bus events: SQS batches from the window's subscription queues.
+
+Each (event type, consumer) pair has its own SQS queue fed by an EventBridge rule; the queue invokes
+the consumer's function with batches. ``EventConsumer.handle`` processes a batch with Powertools'
+batch utility and answers ``batchItemFailures``, so only the failed messages come back (after the
+queue's visibility timeout) and a poison message reaches the DLQ once its receive count runs out.
+
+Every message is handled at most once in effect: the handler runs inside Powertools idempotency
+keyed on the contract's ``event_id`` (stable across re-publication by the outbox relay), stored in
+the window's own table. A redelivered event is acknowledged without a second effect.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hmskit.contracts import Event
+
+EVENT_IDEMPOTENCY_TTL_SECONDS = 15 * 24 * 3600  # beyond SQS's 14-day maximum retention, DLQ included
+
+EventHandler = Callable[["Event"], None]
+
+log = logging.getLogger("hmskit.consumer")
+
+
+class UnroutableEventError(Exception):
+    """A message that this window has no handler for, or that matches no contract (poison)."""
+
+
+class EventInProgressError(Exception):
+    """Another delivery of the same event is being processed right now; retry later."""
+
+
+def bus_event_of(body: str) -> tuple[str, dict[str, Any]]:
+    """(detail-type, detail) of an SQS message body that EventBridge delivered."""
+    try:
+        envelope = json.loads(body)
+        return str(envelope["detail-type"]), dict(envelope["detail"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UnroutableEventError(f"the message is not an EventBridge event: {exc}") from exc
+
+
+class EventDeduplicator:
+    """Runs an event's effect once per ``event_id`` (Powertools idempotency on the window table)."""
+
+    def __init__(
+        self, client: Any, table_name: str, *, window: str, ttl_seconds: int = EVENT_IDEMPOTENCY_TTL_SECONDS
+    ):
+        self._client = client
+        self._table_name = table_name
+        self._window = window
+        self._ttl = ttl_seconds
+        self._layer: Any = None
+        self._config: Any = None
+
+    def _persistence(self) -> tuple[Any, Any]:
+        if self._layer is None:
+            from aws_lambda_powertools.utilities.idempotency import (
+                DynamoDBPersistenceLayer,
+                IdempotencyConfig,
+            )
+
+            self._layer = DynamoDBPersistenceLayer(
+                table_name=self._table_name,
+                key_attr="pk",
+                sort_key_attr="sk",
+                static_pk_value=f"IDEMPOTENCY#{self._window}#events",
+                expiry_attr="expires_at",
+                boto3_client=self._client,
+            )
+            self._config = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=self._ttl)
+        return self._layer, self._config
+
+    def once(self, event_id: str, effect: Callable[[], None], context: Any = None) -> bool:
+        """Run ``effect`` unless this event already had it; True when it ran now."""
+        from aws_lambda_powertools.utilities.idempotency import idempotent_function
+        from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+        layer, config = self._persistence()
+        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            config.register_lambda_context(context)
+        ran: list[bool] = []
+
+        def apply(message: dict[str, str]) -> dict[str, str]:
+            effect()
+            ran.append(True)
+            return {"event_id": message["event_id"]}
+
+        guarded = idempotent_function(
+            data_keyword_argument="message", persistence_store=layer, config=config
+        )(apply)
+        try:
+            guarded(message={"event_id": event_id})
+        except IdempotencyAlreadyInProgressError as exc:
+            raise EventInProgressError(f"event {event_id} is being processed by another delivery") from exc
+        return bool(ran)
+
+
+class InMemoryDeduplicator:
+    """The unit-test deduplicator: same contract, no table."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def once(self, event_id: str, effect: Callable[[], None], context: Any = None) -> bool:
+        if event_id in self.seen:
+            return False
+        effect()
+        self.seen.add(event_id)
+        return True
+
+
+class EventConsumer:
+    """Routes each message of an SQS batch to the window's handler for its event type."""
+
+    def __init__(
+        self, handlers: Mapping[str, EventHandler], dedupe: EventDeduplicator | InMemoryDeduplicator
+    ):
+        self._handlers = dict(handlers)
+        self._dedupe = dedupe
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        return tuple(sorted(self._handlers))
+
+    def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+        """Process an SQS batch event; answer ``{"batchItemFailures": [...]}``."""
+        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+        def record_handler(record: Any) -> None:
+            self.process(record.body, message_id=record.message_id, context=context)
+
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        response: dict[str, Any] = process_partial_response(  # type: ignore[assignment]
+            event=dict(event), record_handler=record_handler, processor=processor, context=context
+        )
+        return response
+
+    def process(self, body: str, *, message_id: str = "", context: Any = None) -> bool:
+        """One message: parse it with the current contract, run its handler once. Raises on failure."""
+        from hmskit.contracts import ContractError, parse_detail
+        from hmskit.observability import logger
+
+        detail_type, detail = bus_event_of(body)
+        handler = self._handlers.get(detail_type)
+        if handler is None:
+            raise UnroutableEventError(
+                f"no handler for {detail_type!r} (handles {', '.join(self.event_types)})"
+            )
+        try:
+            event = parse_detail(detail)
+        except ContractError as exc:
+            raise UnroutableEventError(str(exc)) from exc
+        if event.type != detail_type:
+            raise UnroutableEventError(f"detail-type {detail_type!r} carries a {event.type!r} event")
+        log_ = logger()
+        log_.set_correlation_id(event.metadata.correlation_id)
+        log_.append_keys(event_id=event.id, event_type=event.type, message_id=message_id)
+        try:
+            ran = self._dedupe.once(event.id, lambda: handler(event), context)
+        finally:
+            log_.remove_keys(["event_id", "event_type", "message_id"])
+        if not ran:
+            log_.info("duplicate event ignored", extra={"event_id": event.id, "event_type": event.type})
+        return ran
+
+
+def event_kind(event: Mapping[str, Any]) -> str:
+    """What invoked the function: ``http``, ``sqs``, ``stream`` (the table's) or ``schedule``."""
+    records = event.get("Records")
+    if isinstance(records, list) and records:
+        source = records[0].get("eventSource") or records[0].get("EventSource")
+        if source == "aws:sqs":
+            return "sqs"
+        if source == "aws:dynamodb":
+            return "stream"
+        return "unknown"
+    if event.get("source") == "aws.scheduler" or event.get("detail-type") == "Scheduled Event":
+        return "schedule"
+    if "requestContext" in event:
+        return "http"
+    return "unknown"
+
+
+def dispatch(
+    event: Mapping[str, Any],
+    context: Any,
+    *,
+    http: Callable[[dict[str, Any], Any], dict[str, Any]],
+    consumer: Callable[[], EventConsumer] | None = None,
+    relay: Callable[[], Any] | None = None,
+) -> dict[str, Any]:
+    """One Lambda entry point for everything a window is invoked with.
+
+    HTTP requests go to ``http``; SQS batches to the consumer; the table stream and the scheduled
+    sweep to the outbox relay (``consumer``/``relay`` are factories: a window that never gets that
+    kind of event never builds them).
+    """
+    kind = event_kind(event)
+    if kind == "http":
+        return http(dict(event), context)
+    if kind == "sqs" and consumer is not None:
+        return consumer().handle(event, context)
+    if kind == "stream" and relay is not None:
+        result: dict[str, Any] = relay().relay_stream(event)
+        return result
+    if kind == "schedule" and relay is not None:
+        done = relay().relay_pending()
+        return {"published": len(done.published), "failed": len(done.failed)}
+    raise UnroutableEventError(f"this window cannot handle a {kind!r} invocation")
