@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -29,9 +29,9 @@ class SpyRepository(InMemoryPaymentRepository):
         super().__init__()
         self.added: list[Payment] = []
 
-    def add(self, payment: Payment) -> None:
+    def add(self, payment: Payment, events: Sequence[Any] = ()) -> None:
         self.added.append(payment)
-        super().add(payment)
+        super().add(payment, events)
 
 
 class PassThroughIdempotency:
@@ -103,6 +103,7 @@ def test_creating_a_payment_answers_201_with_its_location(deps: Deps, repo: SpyR
         "currency": "GBP",
         "purpose": "passport fee",
         "status": "captured",
+        "renewal_id": None,
         "created_at": "2027-01-15T08:00:00.000+00:00",
     }
     assert result["headers"]["Content-Type"] == "application/json"
@@ -355,3 +356,64 @@ def test_a_malformed_idempotency_key_is_refused_by_the_real_idempotency(deps: De
         post(deps, {"amount": "1", "purpose": "x"}, headers={"Idempotency-Key": "bad key"}), 400
     )
     assert problem["type"].endswith("bad-idempotency-key")
+
+
+# -- PaymentCaptured, recorded in the outbox with the payment ---------------------------------------
+
+
+@pytest.fixture
+def deps_with_outbox(deps: Deps) -> Deps:
+    from hmskit.ids import new_id
+    from hmskit.outbox import Outbox
+
+    deps.outbox = Outbox(
+        None,  # type: ignore[arg-type]  # the in-memory repository records events itself
+        window="payments",
+        new_id=lambda: new_id(int(deps.clock.now() * 1000)),
+        now=deps.clock.now,
+    )
+    return deps
+
+
+def test_a_payment_for_a_renewal_records_one_payment_captured_event(
+    deps_with_outbox: Deps, repo: SpyRepository
+) -> None:
+    from hmskit.ids import new_id
+
+    renewal = new_id()
+    request = http_event(
+        "POST", BASE, body={"amount": "130.00", "purpose": "passport fee", "renewal_id": renewal}
+    )
+    result = handle(request, LocalContext(), deps_with_outbox)
+
+    assert result["statusCode"] == 201
+    assert body_of(result)["renewal_id"] == renewal
+    [event] = repo.events
+    assert event.type == "PaymentCaptured" and event.metadata.version == 1
+    assert event.metadata.source == "payments"
+    assert event.metadata.correlation_id == request["requestContext"]["requestId"]
+    data = event.detail()["data"]
+    assert data["payment_id"] == body_of(result)["id"]
+    assert data["owner"] == "alice"
+    assert data["amount"] == "130.00"  # a decimal string on the bus, never a float
+    assert data["renewal_id"] == renewal
+
+
+def test_a_payment_without_renewal_still_announces_its_capture(
+    deps_with_outbox: Deps, repo: SpyRepository
+) -> None:
+    post(deps_with_outbox, {"amount": "5", "purpose": "copy of a certificate"})
+
+    [event] = repo.events
+    assert "renewal_id" not in event.detail()["data"]
+
+
+@pytest.mark.parametrize("renewal_id", ["not-an-id", "", "01ARZ3NDEKTSV4RRFFQ69G5FA", 7])
+def test_a_malformed_renewal_id_is_refused_and_nothing_is_recorded(
+    deps_with_outbox: Deps, repo: SpyRepository, renewal_id: Any
+) -> None:
+    result = post(deps_with_outbox, {"amount": "5", "purpose": "x", "renewal_id": renewal_id})
+
+    assert result["statusCode"] == 422
+    assert "renewal_id" in body_of(result)["detail"]
+    assert repo.added == [] and repo.events == []

@@ -10,10 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from hmskit.ids import is_id
-from hmskit.store import AlreadyExistsError, ConditionFailedError, TableStore
+from hmskit.outbox import Outbox
+from hmskit.store import ConditionFailedError, TableStore, TransactionConflictError
 from payments.domain import InvalidCursorError, Page, Payment
 
 _PREFIX = "PAYMENT#"
@@ -39,12 +42,16 @@ def decode_cursor(cursor: str) -> str:
 
 
 class DynamoPaymentRepository:
-    def __init__(self, store: TableStore) -> None:
+    def __init__(self, store: TableStore, outbox: Outbox | None = None) -> None:
         self._store = store
+        self._outbox = outbox
 
-    def add(self, payment: Payment) -> None:
-        try:
-            self._store.put_new(
+    def add(self, payment: Payment, events: Sequence[Any] = ()) -> None:
+        """One transaction: the payment item and an outbox item per event (never one without the other)."""
+        if events and self._outbox is None:
+            raise RuntimeError("this repository has no outbox to record events in")
+        ops = [
+            self._store.put_op(
                 {
                     "pk": _pk(payment.owner),
                     "sk": _PREFIX + payment.id,
@@ -55,11 +62,18 @@ class DynamoPaymentRepository:
                     "currency": payment.currency,
                     "purpose": payment.purpose,
                     "status": payment.status,
+                    "renewal_id": payment.renewal_id,
                     "created_at": payment.created_at,
                 }
             )
-        except AlreadyExistsError as exc:  # a 80-bit random collision: refuse, never overwrite
-            raise RuntimeError(f"payment id {payment.id} collided") from exc
+        ]
+        ops.extend(self._outbox.op(e) for e in events if self._outbox is not None)
+        try:
+            self._store.transact(ops)
+        except TransactionConflictError as exc:  # a 80-bit random collision: refuse, never overwrite
+            if exc.condition_failed:
+                raise RuntimeError(f"payment id {payment.id} collided") from exc
+            raise
 
     def get(self, owner: str, payment_id: str) -> Payment | None:
         if not is_id(payment_id):
@@ -87,6 +101,7 @@ def _payment(item: dict[str, object]) -> Payment:
         purpose=str(item["purpose"]),
         status=str(item["status"]),
         created_at=str(item["created_at"]),
+        renewal_id=str(item["renewal_id"]) if item.get("renewal_id") else None,
     )
 
 
@@ -95,12 +110,14 @@ class InMemoryPaymentRepository:
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Payment] = {}
+        self.events: list[Any] = []  # the outbox
 
-    def add(self, payment: Payment) -> None:
+    def add(self, payment: Payment, events: Sequence[Any] = ()) -> None:
         key = (payment.owner, payment.id)
         if key in self.items:
             raise RuntimeError(f"payment id {payment.id} collided")
         self.items[key] = payment
+        self.events.extend(events)
 
     def get(self, owner: str, payment_id: str) -> Payment | None:
         return self.items.get((owner, payment_id))

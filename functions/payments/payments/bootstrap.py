@@ -13,6 +13,7 @@ from typing import Any
 from hmskit.clock import Clock, SystemClock
 from hmskit.idempotency import Idempotency
 from hmskit.ids import new_id
+from hmskit.outbox import EventPublisher, Outbox, OutboxRelay
 from hmskit.ratelimit import FixedWindowRateLimiter
 from hmskit.settings import WindowSettings, load_settings
 from hmskit.store import TableStore
@@ -27,6 +28,8 @@ class Deps:
     rate_limiter: FixedWindowRateLimiter | None
     idempotency: Idempotency
     clock: Clock = field(default_factory=SystemClock)
+    outbox: Outbox | None = None  # None: events are not recorded (unit tests that do not look at them)
+    relay_factory: Any = None  # () -> OutboxRelay, built on the first stream/sweep invocation
 
     def new_id(self) -> str:
         return new_id(int(self.clock.now() * 1000))
@@ -34,14 +37,33 @@ class Deps:
     def now_iso(self) -> str:
         return datetime.fromtimestamp(self.clock.now(), UTC).isoformat(timespec="milliseconds")
 
+    def relay(self) -> OutboxRelay:
+        if self.relay_factory is None:
+            raise RuntimeError("HMS_EVENT_BUS is not set: this deployment cannot relay events")
+        relay: OutboxRelay = self.relay_factory()
+        return relay
+
 
 def build(settings: WindowSettings, *, dynamodb: Any, clock: Clock | None = None) -> Deps:
     clock = clock or SystemClock()
     store = TableStore(dynamodb, settings.table_name)
     limiter = FixedWindowRateLimiter(store, settings.rate_limit, clock) if settings.rate_limit else None
+    outbox = Outbox(
+        store, window=settings.window, new_id=lambda: new_id(int(clock.now() * 1000)), now=clock.now
+    )
+    bus = settings.event_bus
+
+    def relay() -> OutboxRelay:
+        import boto3
+
+        assert bus is not None
+        return OutboxRelay(store, EventPublisher(boto3.client("events"), bus))
+
     return Deps(
         settings=settings,
-        payments=DynamoPaymentRepository(store),
+        payments=DynamoPaymentRepository(store, outbox),
+        outbox=outbox,
+        relay_factory=functools.cache(relay) if bus else None,
         rate_limiter=limiter,
         idempotency=Idempotency(
             dynamodb, settings.table_name, ttl_seconds=settings.idempotency_ttl_seconds, scope=settings.window

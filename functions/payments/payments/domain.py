@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class PaymentNotFoundError(Exception):
@@ -25,6 +25,7 @@ class Payment:
     purpose: str
     status: str
     created_at: str
+    renewal_id: str | None = None
 
     def public(self) -> dict[str, object]:
         return {
@@ -33,6 +34,7 @@ class Payment:
             "currency": self.currency,
             "purpose": self.purpose,
             "status": self.status,
+            "renewal_id": self.renewal_id,
             "created_at": self.created_at,
         }
 
@@ -44,7 +46,9 @@ class Page:
 
 
 class PaymentRepository(Protocol):
-    def add(self, payment: Payment) -> None: ...
+    def add(self, payment: Payment, events: Sequence[Any] = ()) -> None:
+        """Store the payment and its events (outbox) together: both or neither."""
+        ...
 
     def get(self, owner: str, payment_id: str) -> Payment | None: ...
 
@@ -60,7 +64,10 @@ def create_payment(
     purpose: str,
     new_id: Callable[[], str],
     now_iso: Callable[[], str],
+    renewal_id: str | None = None,
+    announce: Callable[[Payment], Sequence[Any]] = lambda payment: (),
 ) -> Payment:
+    """Capture a payment. ``announce`` builds its events (PaymentCaptured), stored atomically with it."""
     if not isinstance(amount, Decimal):  # money is never a float, anywhere
         raise TypeError("amount must be a Decimal")
     payment = Payment(
@@ -71,8 +78,9 @@ def create_payment(
         purpose=purpose,
         status="captured",
         created_at=now_iso(),
+        renewal_id=renewal_id,
     )
-    repo.add(payment)
+    repo.add(payment, announce(payment))
     return payment
 
 

@@ -28,6 +28,27 @@ def create_payment() -> Any:
     deps: bootstrap.Deps = app.deps
     owner = app.principal().sub
 
+    claims = app.principal().claims
+    correlation_id = app.event.request_context.request_id
+
+    def announce(payment: domain.Payment) -> list[Any]:
+        if deps.outbox is None:
+            return []
+        from hmskit.contracts import PaymentCapturedV1
+
+        email = claims.get("email")
+        captured = PaymentCapturedV1(
+            payment_id=payment.id,
+            owner=payment.owner,
+            amount=str(payment.amount),
+            currency=payment.currency,
+            purpose=payment.purpose,
+            renewal_id=payment.renewal_id,
+            email=email if isinstance(email, str) and "@" in email else None,
+            captured_at=payment.created_at,  # type: ignore[arg-type]  # pydantic parses the ISO text
+        )
+        return [deps.outbox.event(captured, correlation_id=correlation_id)]
+
     def create() -> Any:
         payment = domain.create_payment(
             deps.payments,
@@ -37,11 +58,13 @@ def create_payment() -> Any:
             purpose=request.purpose,
             new_id=deps.new_id,
             now_iso=deps.now_iso,
+            renewal_id=request.renewal_id,
+            announce=announce,
         )
         metrics().add_metric(name="PaymentCreated", unit="Count", value=1)
         return json_response(201, payment.public(), {"Location": f"{BASE}/{payment.id}"})
 
-    return app.idempotent(request.model_dump(mode="json"), create)
+    return app.idempotent(request.model_dump(mode="json", exclude_none=True), create)
 
 
 @app.get(f"{BASE}/{{id}}")
@@ -79,4 +102,8 @@ def handle(event: dict[str, Any], context: Any, deps: bootstrap.Deps) -> dict[st
 
 @entrypoint
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, context, bootstrap.deps())
+    """HTTP requests, and (in AWS) the table stream and the sweep that relay the outbox."""
+    from hmskit.consumer import dispatch
+
+    deps = bootstrap.deps()
+    return dispatch(event, context, http=lambda e, c: handle(e, c, deps), relay=deps.relay)

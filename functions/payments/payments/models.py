@@ -21,6 +21,9 @@ class CreatePayment(BaseModel):
     amount: Decimal = Field(gt=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False)
     currency: str = "USD"
     purpose: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    renewal_id: Annotated[str, StringConstraints(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")] | None = Field(
+        default=None, description="the passport renewal this payment is for (the passport window's id)"
+    )
 
     @field_validator("amount", mode="before")
     @classmethod
