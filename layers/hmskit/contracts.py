@@ -101,7 +101,7 @@ class DocumentUploadedV1(EventData):
     content_type: str = Field(min_length=1, max_length=100)
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    kind: Literal["photo", "evidence", "other"] | None = None
+    kind: Literal["photo", "proof_of_identity", "other"] | None = None
     renewal_id: Id | None = None
     uploaded_at: datetime
 

@@ -239,3 +239,20 @@ class OutboxRelay:
                 log.warning("outbox item %s published but not deleted: %s", event_id, exc)
             result.published.append(event_id)
         return result
+
+
+def relay_factory(store: TableStore, bus_name: str | None) -> Callable[[], OutboxRelay] | None:
+    """The window's relay, built on first use (the events client costs cold start); ``None`` when
+    the deployment has no bus (``HMS_EVENT_BUS`` unset): the window then cannot relay."""
+    if not bus_name:
+        return None
+    built: list[OutboxRelay] = []
+
+    def relay() -> OutboxRelay:
+        if not built:
+            import boto3
+
+            built.append(OutboxRelay(store, EventPublisher(boto3.client("events"), bus_name)))
+        return built[0]
+
+    return relay

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from typing import Any
 
 import pytest
 
@@ -130,20 +131,20 @@ def test_an_empty_document_is_refused(repo: InMemoryDocumentRepository, objects:
 
 
 class FailingRepository(InMemoryDocumentRepository):
-    def add(self, doc: domain.Document) -> None:
+    def add(self, doc: domain.Document, events: Any = ()) -> None:
         raise RuntimeError("the table is down")
 
 
 class LostAnswerRepository(InMemoryDocumentRepository):
     """Stores the item, then loses the answer (a timeout after the write landed)."""
 
-    def add(self, doc: domain.Document) -> None:
+    def add(self, doc: domain.Document, events: Any = ()) -> None:
         super().add(doc)
         raise TimeoutError("read timeout")
 
 
 class BlindRepository(InMemoryDocumentRepository):
-    def add(self, doc: domain.Document) -> None:
+    def add(self, doc: domain.Document, events: Any = ()) -> None:
         raise RuntimeError("the table is down")
 
     def get(self, owner: str, doc_id: str) -> domain.Document | None:
@@ -329,3 +330,72 @@ def test_an_upload_replaced_while_it_is_checked_is_not_promoted(
         domain.complete_upload(repo, racing, owner="alice", doc_id=doc.id)
 
     assert doc_key(doc.id) not in racing
+
+
+# -- DocumentUploaded: announced with the write that makes a document available, once ---------------
+
+
+def announced(doc: domain.Document) -> list[Any]:
+    return [("DocumentUploaded", doc.id, doc.kind, doc.renewal_id, doc.sha256)]
+
+
+def test_an_inline_upload_is_announced_with_its_metadata(
+    repo: InMemoryDocumentRepository, objects: InMemoryObjectStore
+) -> None:
+    doc = domain.upload_document(
+        repo,
+        objects,
+        owner="alice",
+        upload=Upload(filename="me.png", data=PNG),
+        kind="photo",
+        renewal_id="R1",
+        limits=Limits(),
+        new_id=new_id,
+        now_iso=now_iso,
+        announce=announced,
+    )
+
+    assert repo.events == [("DocumentUploaded", doc.id, "photo", "R1", doc.sha256)]
+
+
+def test_a_failed_metadata_write_announces_nothing(objects: InMemoryObjectStore) -> None:
+    repo = FailingRepository()
+    with pytest.raises(RuntimeError):
+        domain.upload_document(
+            repo,
+            objects,
+            owner="alice",
+            upload=Upload(filename="me.png", data=PNG),
+            kind="photo",
+            renewal_id="R1",
+            limits=Limits(),
+            new_id=new_id,
+            now_iso=now_iso,
+            announce=announced,
+        )
+    assert repo.events == []
+
+
+def test_a_presigned_upload_is_announced_when_completed_and_only_once(
+    repo: InMemoryDocumentRepository, objects: InMemoryObjectStore
+) -> None:
+    doc = start(repo, objects)
+    assert repo.events == []  # pending: nothing to announce yet
+    objects.stage(doc.id, PNG)
+
+    done = domain.complete_upload(repo, objects, owner="alice", doc_id=doc.id, announce=announced)
+    again = domain.complete_upload(repo, objects, owner="alice", doc_id=doc.id, announce=announced)
+
+    assert done.status == again.status == domain.AVAILABLE
+    assert repo.events == [("DocumentUploaded", doc.id, "photo", "R1", done.sha256)]
+
+
+def test_a_rejected_upload_is_not_announced(
+    repo: InMemoryDocumentRepository, objects: InMemoryObjectStore
+) -> None:
+    doc = start(repo, objects)
+    objects.stage(doc.id, b"not an image at all, but the right length?"[: len(PNG)].ljust(len(PNG), b"x"))
+
+    with pytest.raises(domain.UploadRejectedError):
+        domain.complete_upload(repo, objects, owner="alice", doc_id=doc.id, announce=announced)
+    assert repo.events == []

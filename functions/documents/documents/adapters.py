@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -26,7 +27,8 @@ from documents.domain import (
     UploadMissingError,
 )
 from hmskit.ids import is_id
-from hmskit.store import AlreadyExistsError, ConditionFailedError, TableStore
+from hmskit.outbox import Outbox
+from hmskit.store import ConditionFailedError, TableStore, TransactionConflictError
 
 _PREFIX = "DOC#"
 DOC_KEYS = "docs/"
@@ -47,12 +49,19 @@ def upload_key(doc_id: str) -> str:
 
 
 class DynamoDocumentRepository:
-    def __init__(self, store: TableStore) -> None:
+    def __init__(self, store: TableStore, outbox: Outbox | None = None) -> None:
         self._store = store
+        self._outbox = outbox
 
-    def add(self, doc: Document) -> None:
-        try:
-            self._store.put_new(
+    def _event_ops(self, events: Sequence[Any]) -> list[dict[str, Any]]:
+        if events and self._outbox is None:
+            raise RuntimeError("this repository has no outbox to record events in")
+        return [self._outbox.op(e) for e in events] if self._outbox is not None else []
+
+    def add(self, doc: Document, events: Sequence[Any] = ()) -> None:
+        """One transaction: the metadata item and an outbox item per event."""
+        ops = [
+            self._store.put_op(
                 {
                     "pk": _pk(doc.owner),
                     "sk": _PREFIX + doc.id,
@@ -68,9 +77,15 @@ class DynamoDocumentRepository:
                     "status": doc.status,
                     "created_at": doc.created_at,
                 }
-            )
-        except AlreadyExistsError as exc:  # a 80-bit random collision: refuse, never overwrite
-            raise RuntimeError(f"document id {doc.id} collided") from exc
+            ),
+            *self._event_ops(events),
+        ]
+        try:
+            self._store.transact(ops)
+        except TransactionConflictError as exc:  # a 80-bit random collision: refuse, never overwrite
+            if exc.condition_failed:
+                raise RuntimeError(f"document id {doc.id} collided") from exc
+            raise
 
     def get(self, owner: str, doc_id: str) -> Document | None:
         if not is_id(doc_id):
@@ -78,16 +93,22 @@ class DynamoDocumentRepository:
         item = self._store.get(_pk(owner), _PREFIX + doc_id)
         return _document(item) if item else None
 
-    def set_status(self, doc: Document, *, expected: str) -> None:
+    def set_status(self, doc: Document, *, expected: str, events: Sequence[Any] = ()) -> None:
+        changes = {"status": doc.status, "sha256": doc.sha256}
         try:
-            self._store.update(
-                _pk(doc.owner),
-                _PREFIX + doc.id,
-                {"status": doc.status, "sha256": doc.sha256},
-                expect={"status": expected},
-            )
+            if events:
+                update = self._store.update_op(
+                    _pk(doc.owner), _PREFIX + doc.id, changes, expect={"status": expected}
+                )
+                self._store.transact([update, *self._event_ops(events)])
+            else:
+                self._store.update(_pk(doc.owner), _PREFIX + doc.id, changes, expect={"status": expected})
         except ConditionFailedError as exc:
             raise StatusChangedError(f"document {doc.id} is no longer {expected}") from exc
+        except TransactionConflictError as exc:
+            if exc.condition_failed:
+                raise StatusChangedError(f"document {doc.id} is no longer {expected}") from exc
+            raise
 
 
 def _document(item: dict[str, Any]) -> Document:
@@ -232,21 +253,24 @@ class InMemoryDocumentRepository:
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Document] = {}
+        self.events: list[Any] = []  # the outbox
 
-    def add(self, doc: Document) -> None:
+    def add(self, doc: Document, events: Sequence[Any] = ()) -> None:
         key = (doc.owner, doc.id)
         if key in self.items:
             raise RuntimeError(f"document id {doc.id} collided")
         self.items[key] = doc
+        self.events.extend(events)
 
     def get(self, owner: str, doc_id: str) -> Document | None:
         return self.items.get((owner, doc_id))
 
-    def set_status(self, doc: Document, *, expected: str) -> None:
+    def set_status(self, doc: Document, *, expected: str, events: Sequence[Any] = ()) -> None:
         current = self.items.get((doc.owner, doc.id))
         if current is None or current.status != expected:
             raise StatusChangedError(f"document {doc.id} is no longer {expected}")
         self.items[(doc.owner, doc.id)] = doc
+        self.events.extend(events)
 
 
 class InMemoryObjectStore:

@@ -19,6 +19,7 @@ from documents.domain import DocumentRepository, Limits, ObjectStore
 from hmskit.clock import Clock, SystemClock
 from hmskit.idempotency import Idempotency
 from hmskit.ids import new_id
+from hmskit.outbox import Outbox, OutboxRelay, relay_factory
 from hmskit.ratelimit import FixedWindowRateLimiter
 from hmskit.settings import SettingsError, WindowSettings, load_settings
 from hmskit.store import TableStore
@@ -35,6 +36,13 @@ class Deps:
     idempotency: Idempotency
     limits: Limits = field(default_factory=Limits)
     clock: Clock = field(default_factory=SystemClock)
+    outbox: Outbox | None = None  # None: events are not recorded (unit tests that do not look at them)
+    relay_factory: Callable[[], OutboxRelay] | None = None
+
+    def relay(self) -> OutboxRelay:
+        if self.relay_factory is None:
+            raise RuntimeError("HMS_EVENT_BUS is not set: this deployment cannot relay events")
+        return self.relay_factory()
 
     def new_id(self) -> str:
         return new_id(int(self.clock.now() * 1000))
@@ -76,9 +84,14 @@ def build(
     settings = window_settings(settings, limits)
     store = TableStore(dynamodb, settings.table_name)
     limiter = FixedWindowRateLimiter(store, settings.rate_limit, clock) if settings.rate_limit else None
+    outbox = Outbox(
+        store, window=settings.window, new_id=lambda: new_id(int(clock.now() * 1000)), now=clock.now
+    )
     return Deps(
         settings=settings,
-        documents=DynamoDocumentRepository(store),
+        documents=DynamoDocumentRepository(store, outbox),
+        outbox=outbox,
+        relay_factory=relay_factory(store, settings.event_bus),
         objects=S3ObjectStore(s3, bucket),
         rate_limiter=limiter,
         idempotency=Idempotency(

@@ -14,10 +14,10 @@ import hashlib
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Protocol
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -148,14 +148,23 @@ class Link:
 
 
 class DocumentRepository(Protocol):
-    def add(self, doc: Document) -> None: ...
+    def add(self, doc: Document, events: Sequence[Any] = ()) -> None:
+        """Store the document and its events (outbox) together: both or neither."""
+        ...
 
     def get(self, owner: str, doc_id: str) -> Document | None: ...
 
-    def set_status(self, doc: Document, *, expected: str) -> None:
-        """Store ``doc.status`` and ``doc.sha256`` if the stored status is ``expected``, else
-        ``StatusChangedError``."""
+    def set_status(self, doc: Document, *, expected: str, events: Sequence[Any] = ()) -> None:
+        """Store ``doc.status`` and ``doc.sha256`` (and the events) if the stored status is
+        ``expected``, else ``StatusChangedError`` and nothing is written."""
         ...
+
+
+Announce = Callable[[Document], Sequence[Any]]
+
+
+def _silent(doc: Document) -> Sequence[Any]:
+    return ()
 
 
 class ObjectStore(Protocol):
@@ -230,7 +239,9 @@ def upload_document(
     limits: Limits,
     new_id: Callable[[], str],
     now_iso: Callable[[], str],
+    announce: Announce = _silent,
 ) -> Document:
+    """Store an inline upload; ``announce`` builds its DocumentUploaded, recorded with its metadata."""
     _check_size(len(upload.data), limits.max_upload_bytes)
     ctype = sniff(upload.data[:SNIFF_BYTES])
     if ctype is None:
@@ -249,7 +260,7 @@ def upload_document(
     )
     objects.put(doc.id, upload.data, content_type=ctype, sha256=upload.sha256)
     try:
-        repo.add(doc)
+        repo.add(doc, announce(doc))
     except Exception:
         recorded = _recorded(repo, doc)
         if recorded:
@@ -328,8 +339,19 @@ def start_upload(
     return doc, post
 
 
-def complete_upload(repo: DocumentRepository, objects: ObjectStore, *, owner: str, doc_id: str) -> Document:
-    """Verify a presigned upload and make the document available (or reject and discard it)."""
+def complete_upload(
+    repo: DocumentRepository,
+    objects: ObjectStore,
+    *,
+    owner: str,
+    doc_id: str,
+    announce: Announce = _silent,
+) -> Document:
+    """Verify a presigned upload and make the document available (or reject and discard it).
+
+    The change to ``available`` and its DocumentUploaded event are written together, once: a second
+    completion finds it available and announces nothing.
+    """
     doc = get_document(repo, owner=owner, doc_id=doc_id)
     if doc.status == AVAILABLE:
         return doc  # completing twice is harmless
@@ -356,7 +378,7 @@ def complete_upload(repo: DocumentRepository, objects: ObjectStore, *, owner: st
         _reject(repo, objects, doc, f"the upload is {length} bytes; {doc.size} were declared")
     done = replace(doc, status=AVAILABLE, sha256=sha256)
     try:
-        repo.set_status(done, expected=PENDING)
+        repo.set_status(done, expected=PENDING, events=announce(done))
     except StatusChangedError:
         return _settled(repo, doc)
     return done

@@ -45,6 +45,30 @@ def _answer(deps: bootstrap.Deps, doc: domain.Document) -> dict[str, object]:
     return {**doc.public(), "url": deps.objects.location(doc.id)}
 
 
+def _announcer(deps: bootstrap.Deps) -> domain.Announce:
+    """DocumentUploaded for a document that just became available (recorded in the same write)."""
+    correlation_id = app.event.request_context.request_id
+
+    def announce(doc: domain.Document) -> list[Any]:
+        if deps.outbox is None or doc.status != domain.AVAILABLE or doc.sha256 is None:
+            return []
+        from hmskit.contracts import DocumentUploadedV1
+
+        uploaded = DocumentUploadedV1(
+            document_id=doc.id,
+            owner=doc.owner,
+            content_type=doc.content_type,
+            size=doc.size,
+            sha256=doc.sha256,
+            kind=doc.kind,  # type: ignore[arg-type]  # the window's kinds are the contract's
+            renewal_id=doc.renewal_id,
+            uploaded_at=deps.now_iso(),  # type: ignore[arg-type]  # pydantic parses the ISO text
+        )
+        return [deps.outbox.event(uploaded, correlation_id=correlation_id)]
+
+    return announce
+
+
 @app.post(BASE)
 def upload_document() -> Any:
     from documents.models import UploadFields  # pydantic (~50 ms): a GET never imports it
@@ -66,6 +90,7 @@ def upload_document() -> Any:
             limits=deps.limits,
             new_id=deps.new_id,
             now_iso=deps.now_iso,
+            announce=_announcer(deps),
         )
         metrics().add_metric(name="DocumentStored", unit="Count", value=1)
         return json_response(201, _answer(deps, doc), {"Location": f"{BASE}/{doc.id}"})
@@ -109,7 +134,9 @@ def start_upload() -> Any:
 @app.post(f"{BASE}/uploads/{{id}}/complete")
 def complete_upload(id: str) -> Any:
     deps: bootstrap.Deps = app.deps
-    doc = domain.complete_upload(deps.documents, deps.objects, owner=app.principal().sub, doc_id=id)
+    doc = domain.complete_upload(
+        deps.documents, deps.objects, owner=app.principal().sub, doc_id=id, announce=_announcer(deps)
+    )
     return json_response(200, _answer(deps, doc))
 
 
@@ -141,4 +168,8 @@ def handle(event: dict[str, Any], context: Any, deps: bootstrap.Deps) -> dict[st
 
 @entrypoint
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, context, bootstrap.deps())
+    """HTTP requests, and (in AWS) the table stream and the sweep that relay the outbox."""
+    from hmskit.consumer import dispatch
+
+    deps = bootstrap.deps()
+    return dispatch(event, context, http=lambda e, c: handle(e, c, deps), relay=deps.relay)

@@ -13,7 +13,7 @@ from typing import Any
 from hmskit.clock import Clock, SystemClock
 from hmskit.idempotency import Idempotency
 from hmskit.ids import new_id
-from hmskit.outbox import EventPublisher, Outbox, OutboxRelay
+from hmskit.outbox import Outbox, OutboxRelay, relay_factory
 from hmskit.ratelimit import FixedWindowRateLimiter
 from hmskit.settings import WindowSettings, load_settings
 from hmskit.store import TableStore
@@ -51,19 +51,11 @@ def build(settings: WindowSettings, *, dynamodb: Any, clock: Clock | None = None
     outbox = Outbox(
         store, window=settings.window, new_id=lambda: new_id(int(clock.now() * 1000)), now=clock.now
     )
-    bus = settings.event_bus
-
-    def relay() -> OutboxRelay:
-        import boto3
-
-        assert bus is not None
-        return OutboxRelay(store, EventPublisher(boto3.client("events"), bus))
-
     return Deps(
         settings=settings,
         payments=DynamoPaymentRepository(store, outbox),
         outbox=outbox,
-        relay_factory=functools.cache(relay) if bus else None,
+        relay_factory=relay_factory(store, settings.event_bus),
         rate_limiter=limiter,
         idempotency=Idempotency(
             dynamodb, settings.table_name, ttl_seconds=settings.idempotency_ttl_seconds, scope=settings.window
