@@ -1,7 +1,7 @@
 """``hms``: the platform's command line. Like ``sam``, it acts on the project in the current
 directory (or ``--root``).
 
-    hms template [--check]     regenerate template.yaml (or show the drift and exit 1)
+    hms template [--check]     regenerate template.yaml and events/schemas/ (or show the drift, exit 1)
     hms up [...]               run the whole platform locally (see ``hms up --help``)
     hms token --sub alice --scope payments.read [--ttl 3600]
 """
@@ -26,12 +26,14 @@ def find_root(start: Path) -> Path:
 
 
 def generated_files(root: Path) -> dict[Path, str]:
-    """Every generated file and its expected content, from the manifests and the code."""
+    """Every generated file and its expected content, from the manifests, the event contracts and
+    the code: ``template.yaml`` and ``events/schemas/*.json``."""
+    from hms.eventschemas import render_schemas
     from hms.model import load_platform
     from hms.template import render
 
     platform = load_platform(root)
-    return {root / "template.yaml": render(platform)}
+    return {root / "template.yaml": render(platform), **render_schemas(root)}
 
 
 def cmd_template(args: argparse.Namespace) -> int:
@@ -41,7 +43,16 @@ def cmd_template(args: argparse.Namespace) -> int:
     except ManifestErrors as exc:
         print(f"hms template: nothing generated.\n{exc}", file=sys.stderr)
         return 2
+    from hms.eventschemas import stray_schemas
+
     stale = 0
+    for stray in stray_schemas(root):
+        rel = stray.relative_to(root)
+        if args.check:
+            stale += 1
+            print(f"{rel}: no event contract produces this schema (removed or renamed contract?)")
+        else:
+            print(f"{rel}: no event contract produces this schema; left in place, delete it if intended")
     for path, content in files.items():
         current = path.read_text(encoding="utf-8") if path.exists() else ""
         if current == content:
@@ -76,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", default=".", help="project directory (default: the current one)")
     subs = parser.add_subparsers(dest="command", required=True)
 
-    t = subs.add_parser("template", help="generate template.yaml from routes/ and functions/")
+    t = subs.add_parser(
+        "template", help="generate template.yaml and events/schemas/ from routes/, events/ and the contracts"
+    )
     t.add_argument("--check", action="store_true", help="exit 1 and print the diff when stale")
     t.set_defaults(func=cmd_template)
 
