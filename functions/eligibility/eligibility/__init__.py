@@ -1,0 +1,6 @@
+"""The eligibility window (Chalice, API Gateway payload 1.0): may a citizen renew a passport online?
+
+``rules`` holds the rules as plain functions over an application and today's date; ``app`` is the
+Chalice app (handler string ``eligibility.app.app``); ``window`` gives a Chalice app the platform's
+concerns (problem+json, rate limit, identity, logging); ``bootstrap`` is the composition root.
+"""
