@@ -1,0 +1,303 @@
+"""The only code that knows how notifications are stored and how SES is called.
+
+Items of the window's table (beside the platform's rate-limit and idempotency items):
+
+- notification: ``pk = OWNER#<sub>``, ``sk = NOTIFICATION#<id>``; the id is time-ordered (the event's
+  time) and derived from the event id, so the partition lists newest first and every delivery of one
+  event names one item;
+- contact: ``pk = OWNER#<sub>``, ``sk = CONTACT#EMAIL``; the newest address an event carried.
+
+Cursors carry only the sort key (never the owner) and are checked on the way in.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from hmskit.ids import is_id
+from hmskit.store import AlreadyExistsError, ConditionFailedError, TableStore
+from notifications.domain import (
+    PENDING,
+    Delivery,
+    DeliveryRejectedError,
+    InvalidCursorError,
+    MailerUnavailableError,
+    Notification,
+    OutgoingEmail,
+    Page,
+    finished,
+)
+
+_PREFIX = "NOTIFICATION#"
+_CONTACT_SK = "CONTACT#EMAIL"
+
+# SES answers that no retry can change: the message itself is refused (e.g. an invalid or
+# suppressed address, an unverified recipient in the sandbox). Everything else (throttling, 5xx,
+# access or configuration problems, a network failure) is retried, then reaches the DLQ.
+PERMANENT_SES_ERRORS = frozenset({"MessageRejected", "InvalidParameterValue"})
+
+
+def _pk(owner: str) -> str:
+    return f"OWNER#{owner}"
+
+
+def encode_cursor(sk: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": sk}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise InvalidCursorError("the cursor is not one this API issued") from exc
+    if not isinstance(after, str) or not after.startswith(_PREFIX) or not is_id(after[len(_PREFIX) :]):
+        raise InvalidCursorError("the cursor is not one this API issued")
+    return after
+
+
+def _item(n: Notification) -> dict[str, Any]:
+    return {
+        "pk": _pk(n.owner),
+        "sk": _PREFIX + n.id,
+        "id": n.id,
+        "owner": n.owner,
+        "type": n.type,
+        "event_id": n.event_id,
+        "renewal_id": n.renewal_id,
+        "subject": n.subject,
+        "channel": n.channel,
+        "recipient": n.recipient,
+        "delivery": n.delivery,
+        "ses_message_id": n.ses_message_id,
+        "reason": n.reason,
+        "attempts": n.attempts,
+        "created_at": n.created_at,
+        "updated_at": n.updated_at,
+        "correlation_id": n.correlation_id,
+    }
+
+
+def _opt(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return None if value is None else str(value)
+
+
+def _notification(item: dict[str, Any]) -> Notification:
+    delivery: Delivery = item["delivery"]
+    return Notification(
+        id=str(item["id"]),
+        owner=str(item["owner"]),
+        type=str(item["type"]),
+        event_id=str(item["event_id"]),
+        renewal_id=_opt(item, "renewal_id"),
+        subject=str(item["subject"]),
+        channel=str(item.get("channel", "email")),
+        recipient=_opt(item, "recipient"),
+        delivery=delivery,
+        ses_message_id=_opt(item, "ses_message_id"),
+        reason=_opt(item, "reason"),
+        attempts=int(item.get("attempts", 0)),
+        created_at=str(item["created_at"]),
+        updated_at=_opt(item, "updated_at"),
+        correlation_id=_opt(item, "correlation_id"),
+    )
+
+
+class DynamoNotificationRepository:
+    def __init__(self, store: TableStore) -> None:
+        self._store = store
+
+    def remember_contact(self, owner: str, email: str, *, as_of_ms: int, event_id: str) -> None:
+        try:
+            self._store.put(
+                {
+                    "pk": _pk(owner),
+                    "sk": _CONTACT_SK,
+                    "email": email,
+                    "as_of_ms": as_of_ms,
+                    "event_id": event_id,
+                },
+                condition="attribute_not_exists(pk) OR as_of_ms <= :t",
+                values={":t": as_of_ms},
+            )
+        except ConditionFailedError:
+            pass  # a newer event already gave the owner's address: keep it
+
+    def contact(self, owner: str) -> str | None:
+        item = self._store.get(_pk(owner), _CONTACT_SK)
+        return str(item["email"]) if item and item.get("email") else None
+
+    def begin(self, notification: Notification) -> Notification:
+        try:
+            self._store.put_new(_item(notification))
+            return notification
+        except AlreadyExistsError:
+            pass
+        stored = self._store.get(_pk(notification.owner), _PREFIX + notification.id)
+        if stored is None:  # it existed a moment ago; only a manual delete gets here
+            raise ConditionFailedError(f"notification {notification.id} vanished while being recorded")
+        existing = _notification(stored)
+        if existing.delivery != PENDING:
+            return existing
+        attempts = existing.attempts + 1
+        self._store.update(
+            _pk(existing.owner),
+            _PREFIX + existing.id,
+            {"attempts": attempts},
+            expect={"delivery": PENDING, "attempts": existing.attempts},
+        )
+        return replace(existing, attempts=attempts)
+
+    def finish(
+        self,
+        notification: Notification,
+        *,
+        delivery: Delivery,
+        at: str,
+        ses_message_id: str | None = None,
+        reason: str | None = None,
+    ) -> Notification:
+        changes: dict[str, Any] = {"delivery": delivery, "updated_at": at}
+        if ses_message_id is not None:
+            changes["ses_message_id"] = ses_message_id
+        if reason is not None:
+            changes["reason"] = reason
+        stored = self._store.update(
+            _pk(notification.owner), _PREFIX + notification.id, changes, expect={"delivery": PENDING}
+        )
+        return _notification(stored)
+
+    def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
+        after = decode_cursor(cursor) if cursor else None
+        try:
+            items, last = self._store.query_page(_pk(owner), sk_prefix=_PREFIX, limit=limit, after_sk=after)
+        except ConditionFailedError as exc:
+            raise InvalidCursorError("the cursor is not one this API issued") from exc
+        return Page([_notification(i) for i in items], encode_cursor(last) if last else None)
+
+
+class InMemoryNotificationRepository:
+    """The fake repository for unit tests: same contract, no sockets."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Notification] = {}
+        self.contacts: dict[str, tuple[int, str]] = {}
+
+    def remember_contact(self, owner: str, email: str, *, as_of_ms: int, event_id: str) -> None:
+        known = self.contacts.get(owner)
+        if known is None or known[0] <= as_of_ms:
+            self.contacts[owner] = (as_of_ms, email)
+
+    def contact(self, owner: str) -> str | None:
+        known = self.contacts.get(owner)
+        return known[1] if known else None
+
+    def begin(self, notification: Notification) -> Notification:
+        key = (notification.owner, notification.id)
+        existing = self.items.get(key)
+        if existing is None:
+            self.items[key] = notification
+            return notification
+        if existing.delivery == PENDING:
+            existing = self.items[key] = replace(existing, attempts=existing.attempts + 1)
+        return existing
+
+    def finish(
+        self,
+        notification: Notification,
+        *,
+        delivery: Delivery,
+        at: str,
+        ses_message_id: str | None = None,
+        reason: str | None = None,
+    ) -> Notification:
+        key = (notification.owner, notification.id)
+        current = self.items[key]
+        if current.delivery != PENDING:
+            raise ConditionFailedError(f"notification {notification.id} is already {current.delivery}")
+        done = finished(current, delivery=delivery, at=at, ses_message_id=ses_message_id, reason=reason)
+        self.items[key] = done
+        return done
+
+    def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
+        after = decode_cursor(cursor) if cursor else None
+        mine = sorted((n for (o, _), n in self.items.items() if o == owner), key=lambda n: n.id, reverse=True)
+        if after is not None:
+            mine = [n for n in mine if _PREFIX + n.id < after]
+        page = mine[:limit]
+        more = len(mine) > limit
+        return Page(page, encode_cursor(_PREFIX + page[-1].id) if more else None)
+
+
+class SesMailer:
+    """SES v1 ``SendEmail`` from the window's sender; the client is built on the first send."""
+
+    def __init__(self, client: Callable[[], Any], *, sender: str | None) -> None:
+        self._factory = client
+        self._client: Any = None
+        self._sender = sender
+
+    def send(self, email: OutgoingEmail) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not self._sender:
+            raise MailerUnavailableError("no sender address is configured (HMS_EMAIL_SENDER)")
+        if self._client is None:
+            self._client = self._factory()
+        try:
+            resp = self._client.send_email(
+                Source=self._sender,
+                Destination={"ToAddresses": [email.to]},
+                Message={
+                    "Subject": {"Data": email.subject, "Charset": "UTF-8"},
+                    "Body": {
+                        "Text": {"Data": email.text, "Charset": "UTF-8"},
+                        "Html": {"Data": email.html, "Charset": "UTF-8"},
+                    },
+                },
+            )
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            detail = f"{code}: {error.get('Message', '')}".strip()
+            if code in PERMANENT_SES_ERRORS:
+                raise DeliveryRejectedError(detail) from exc
+            raise MailerUnavailableError(f"SES did not take the message: {detail}") from exc
+        except BotoCoreError as exc:  # unreachable, timed out, ...
+            raise MailerUnavailableError(f"SES is unreachable: {exc}") from exc
+        return str(resp["MessageId"])
+
+
+class InMemoryMailer:
+    """The fake mailer for unit tests: keeps what it sent; refuses or fails addresses on request."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutgoingEmail] = []
+        self.rejected: dict[str, str] = {}  # address -> reason: refused for good
+        self.unavailable: dict[str, int] = {}  # address -> how many more sends fail transiently
+
+    def reject(self, address: str, reason: str = "MessageRejected: Address blacklisted.") -> None:
+        self.rejected[address] = reason
+
+    def throttle(self, address: str, times: int = 1) -> None:
+        self.unavailable[address] = times
+
+    def send(self, email: OutgoingEmail) -> str:
+        if self.unavailable.get(email.to, 0) > 0:
+            self.unavailable[email.to] -= 1
+            raise MailerUnavailableError(
+                "SES did not take the message: Throttling: Maximum sending rate exceeded."
+            )
+        if email.to in self.rejected:
+            raise DeliveryRejectedError(self.rejected[email.to])
+        self.sent.append(email)
+        return f"fake-{len(self.sent):04d}"
+
+    def to(self, address: str) -> list[OutgoingEmail]:
+        return [e for e in self.sent if e.to == address]

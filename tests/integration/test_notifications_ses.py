@@ -1,0 +1,301 @@
+"""The notifications window on the emulator: real SES sends, the real table, the real deduplicator.
+
+Sent emails are read back from moto's model API (``/moto-api/data.json``, ``ses.Message``: id, source,
+subject, body, destinations); SES itself has no API to read a sent message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from helpers import body_of, http_event
+from notifications import bootstrap
+from notifications.adapters import DynamoNotificationRepository
+from notifications.bootstrap import Deps
+from notifications.domain import Notification, notification_id
+from notifications.handler import handle
+
+from hmskit.clock import FakeClock
+from hmskit.context import LocalContext
+from hmskit.contracts import Event, EventData, PaymentCapturedV1, RenewalSubmittedV1, build
+from hmskit.settings import WindowSettings
+from hmskit.store import ConditionFailedError, TableStore
+
+pytestmark = pytest.mark.integration
+
+SENDER = "no-reply@hms.example.gov"
+T0 = datetime(2027, 3, 4, 9, 0, tzinfo=UTC)
+
+
+# -- SQS batch events, shaped exactly as Lambda's event source mapping delivers them -----------------
+
+
+def bus_event(data: EventData, *, minutes: int = 0) -> Event:
+    return build(
+        data,
+        event_id=uuid.uuid4().hex,
+        source={"PaymentCaptured": "payments"}.get(data.TYPE, "passport"),
+        time=T0 + timedelta(minutes=minutes),
+        correlation_id="req-" + uuid.uuid4().hex[:8],
+    )
+
+
+def sqs_batch(*events: Event) -> dict[str, Any]:
+    records = []
+    for event in events:
+        body = json.dumps(
+            {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": event.type,
+                "source": f"hms.{event.metadata.source}",
+                "account": "123456789012",
+                "time": event.metadata.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": "us-east-1",
+                "resources": [],
+                "detail": event.detail(),
+            }
+        )
+        records.append(
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "AQEB" + uuid.uuid4().hex,
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1804150800000",
+                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                    "ApproximateFirstReceiveTimestamp": "1804150800001",
+                },
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:hms-notifications-{event.type}",
+                "awsRegion": "us-east-1",
+            }
+        )
+    return {"Records": records}
+
+
+# -- the window on the emulator -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def address() -> str:
+    """A recipient no other test uses (the emulator's sent messages are shared by the session)."""
+    return f"citizen-{uuid.uuid4().hex[:10]}@example.org"
+
+
+@pytest.fixture
+def ses(moto_endpoint: str) -> Any:
+    client = boto3.client("ses")
+    client.verify_email_identity(EmailAddress=SENDER)
+    return client
+
+
+def window(table: str, *, sender: str = SENDER) -> Deps:
+    settings = WindowSettings(
+        window="notifications", table_name=table, rate_limit="60/60", email_sender=sender
+    )
+    return bootstrap.build(settings, dynamodb=boto3.client("dynamodb"), clock=FakeClock())
+
+
+def deliver(deps: Deps, *events: Event) -> list[str]:
+    result = handle(sqs_batch(*events), LocalContext(), deps)
+    return [f["itemIdentifier"] for f in result["batchItemFailures"]]
+
+
+def sent_to(endpoint: str, address: str) -> list[dict[str, Any]]:
+    """Every email the emulator's SES accepted for ``address``."""
+    with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=10) as resp:
+        messages = json.load(resp).get("ses", {}).get("Message", [])
+    return [m for m in messages if address in m["destinations"].get("ToAddresses", [])]
+
+
+def rows(dynamodb: Any, table: str, owner: str) -> list[dict[str, Any]]:
+    """The items of a partition: ``OWNER#<owner>``, or the given pk when it names another."""
+    pk = owner if "#" in owner else f"OWNER#{owner}"
+    items = dynamodb.query(
+        TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": pk}}
+    )["Items"]
+    return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+
+
+def submitted(owner: str, email: str | None) -> RenewalSubmittedV1:
+    return RenewalSubmittedV1(
+        renewal_id="R-77", owner=owner, full_name="A Citizen", email=email, submitted_at=T0
+    )
+
+
+def captured(owner: str, email: str | None = None) -> PaymentCapturedV1:
+    return PaymentCapturedV1(
+        payment_id="P-5",
+        owner=owner,
+        amount="82.50",
+        currency="GBP",
+        purpose="passport renewal fee",
+        renewal_id="R-77",
+        email=email,
+        captured_at=T0,
+    )
+
+
+# -- tests ----------------------------------------------------------------------------------------------
+
+
+def test_an_event_is_emailed_through_ses_and_recorded_in_the_table(
+    moto_endpoint: str, ses: Any, dynamodb: Any, table: str, address: str
+) -> None:
+    event = bus_event(submitted("alice", address))
+
+    assert deliver(window(table), event) == []
+
+    (email,) = sent_to(moto_endpoint, address)
+    assert email["source"] == SENDER
+    assert email["subject"] == "We have received your passport renewal application (reference R-77)"
+    assert "R-77" in email["body"] and "Upload a recent passport photo" in email["body"]  # the HTML part
+    by_sk = {r["sk"]: r for r in rows(dynamodb, table, "alice")}
+    assert by_sk["CONTACT#EMAIL"]["email"] == address
+    (row,) = [r for sk, r in by_sk.items() if sk.startswith("NOTIFICATION#")]
+    assert row["delivery"] == "sent" and row["ses_message_id"] == email["id"]
+    assert (row["type"], row["event_id"], row["renewal_id"]) == ("RenewalSubmitted", event.id, "R-77")
+    assert (row["recipient"], row["channel"], row["attempts"]) == (address, "email", "1")
+    assert row["correlation_id"] == event.metadata.correlation_id and row["subject"] == email["subject"]
+
+
+def test_the_same_event_delivered_twice_sends_one_email(
+    moto_endpoint: str, ses: Any, dynamodb: Any, table: str, address: str
+) -> None:
+    event = bus_event(captured("bob", address))
+    deps = window(table)
+
+    assert deliver(deps, event) == []
+    assert deliver(window(table), event) == []  # a second delivery, another warm container
+
+    assert len(sent_to(moto_endpoint, address)) == 1
+    done = rows(dynamodb, table, "IDEMPOTENCY#notifications#events")
+    assert [r["status"] for r in done] == ["COMPLETED"]
+    assert len([r for r in rows(dynamodb, table, "bob") if r["sk"].startswith("NOTIFICATION#")]) == 1
+
+
+def test_a_redelivery_after_the_idempotency_record_is_gone_still_sends_nothing(
+    moto_endpoint: str, ses: Any, dynamodb: Any, table: str, address: str
+) -> None:
+    event = bus_event(captured("bob", address))
+    deliver(window(table), event)
+    for record in rows(dynamodb, table, "IDEMPOTENCY#notifications#events"):  # expired, or never completed
+        dynamodb.delete_item(TableName=table, Key={"pk": {"S": record["pk"]}, "sk": {"S": record["sk"]}})
+
+    assert deliver(window(table), event) == []
+
+    assert len(sent_to(moto_endpoint, address)) == 1
+
+
+def test_a_later_event_without_an_address_uses_the_remembered_one(
+    moto_endpoint: str, ses: Any, table: str, address: str
+) -> None:
+    deps = window(table)
+    deliver(deps, bus_event(submitted("carol", address)))
+
+    assert deliver(deps, bus_event(captured("carol"), minutes=3)) == []
+
+    assert [m["subject"] for m in sent_to(moto_endpoint, address)][-1] == "Payment received: 82.50 GBP"
+
+
+def test_no_known_address_is_recorded_and_nothing_is_sent(ses: Any, dynamodb: Any, table: str) -> None:
+    assert deliver(window(table), bus_event(captured("dave"))) == []
+
+    (row,) = rows(dynamodb, table, "dave")
+    assert row["delivery"] == "no_address" and "recipient" not in row and "ses_message_id" not in row
+
+
+def test_a_message_ses_rejects_is_recorded_as_failed_with_the_reason(
+    moto_endpoint: str, ses: Any, dynamodb: Any, table: str, address: str
+) -> None:
+    deps = window(table, sender="nobody@unverified.example.net")  # SES: MessageRejected
+
+    assert deliver(deps, bus_event(submitted("erin", address))) == []  # acknowledged: never retried
+
+    assert sent_to(moto_endpoint, address) == []
+    (row,) = [r for r in rows(dynamodb, table, "erin") if r["sk"].startswith("NOTIFICATION#")]
+    assert row["delivery"] == "failed"
+    assert row["reason"].startswith("MessageRejected: Email address not verified")
+
+
+def test_the_citizen_lists_their_notifications_newest_first_from_the_table(
+    ses: Any, table: str, address: str
+) -> None:
+    deps = window(table)
+    events = [bus_event(submitted("fay", address), minutes=0)] + [
+        bus_event(captured("fay"), minutes=m) for m in (1, 2, 3, 4)
+    ]
+    assert deliver(deps, *events) == []
+    deliver(deps, bus_event(captured("gus", address)))
+
+    ids: list[str] = []
+    cursor = None
+    while True:
+        query = "limit=2" + (f"&cursor={cursor}" if cursor else "")
+        body = body_of(
+            handle(http_event("GET", "/api/v1/notifications", sub="fay", query=query), LocalContext(), deps)
+        )
+        ids += [i["event_id"] for i in body["items"]]
+        assert all(i["recipient"] == "c***@example.org" for i in body["items"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+
+    assert ids == [e.id for e in reversed(events)]
+
+
+# -- the repository's conditional writes on the real table ------------------------------------------------
+
+
+def pending(owner: str = "hal") -> Notification:
+    return Notification(
+        id=notification_id("E-1", 1_804_150_800_000),
+        owner=owner,
+        type="PaymentCaptured",
+        event_id="E-1",
+        renewal_id=None,
+        subject="Payment received: 1.00 GBP",
+        recipient="hal@example.org",
+        delivery="pending",
+        created_at="2027-03-04T09:00:00.000+00:00",
+        attempts=1,
+    )
+
+
+def test_a_pending_notification_found_again_counts_another_attempt_until_it_is_final(
+    dynamodb: Any, table: str
+) -> None:
+    repo = DynamoNotificationRepository(TableStore(dynamodb, table))
+    first = repo.begin(pending())
+
+    again = repo.begin(pending())
+    done = repo.finish(again, delivery="sent", at="2027-03-04T09:00:01.000+00:00", ses_message_id="m-1")
+
+    assert (first.attempts, again.attempts) == (1, 2)
+    assert (done.delivery, done.ses_message_id, done.attempts) == ("sent", "m-1", 2)
+    assert repo.begin(pending()) == done  # final: answered as stored, no new attempt
+    with pytest.raises(ConditionFailedError):
+        repo.finish(done, delivery="failed", at="2027-03-04T09:00:02.000+00:00", reason="late")
+
+
+def test_the_remembered_address_is_the_newest_events(dynamodb: Any, table: str) -> None:
+    repo = DynamoNotificationRepository(TableStore(dynamodb, table))
+
+    repo.remember_contact("ivy", "new@example.org", as_of_ms=2_000, event_id="E-2")
+    repo.remember_contact("ivy", "old@example.org", as_of_ms=1_000, event_id="E-1")  # arrives late
+
+    assert repo.contact("ivy") == "new@example.org"
+    repo.remember_contact("ivy", "newer@example.org", as_of_ms=3_000, event_id="E-3")
+    assert repo.contact("ivy") == "newer@example.org"
+    assert repo.contact("nobody") is None
