@@ -29,9 +29,8 @@ def template() -> dict[str, Any]:
     return yaml.safe_load((ROOT / "template.yaml").read_text())
 
 
-@pytest.fixture(scope="module")
-def transformed(template: dict[str, Any]) -> dict[str, Any]:
-    """The CloudFormation the SAM transform makes of the template, offline."""
+def sam_transform(template: dict[str, Any]) -> dict[str, Any]:
+    """The CloudFormation the SAM transform makes of a template, offline (as `sam deploy` would)."""
     from samtranslator.internal.managed_policies import get_bundled_managed_policy_map
     from samtranslator.translator.transform import transform
 
@@ -46,9 +45,15 @@ def transformed(template: dict[str, Any]) -> dict[str, Any]:
             if key in props:
                 props[key] = f"s3://hms-artifacts/{props[key].strip('/')}.zip"
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    return transform(
+    result: dict[str, Any] = transform(
         packaged, {"JwtIssuer": "https://issuer.example", "JwtAudience": "hms"}, BundledPolicies()
     )
+    return result
+
+
+@pytest.fixture(scope="module")
+def transformed(template: dict[str, Any]) -> dict[str, Any]:
+    return sam_transform(template)
 
 
 def test_committed_template_matches_the_manifests(platform: Platform) -> None:
@@ -206,7 +211,7 @@ def test_outputs_give_the_api_url_and_every_table_name(platform: Platform, templ
         assert outputs[f"{w.title}TableName"]["Value"] == {"Ref": w.table_id}
 
 
-def _referenced(value: Any) -> set[str]:
+def referenced(value: Any) -> set[str]:
     """Logical ids a policy resource expression points at."""
     found: set[str] = set()
     if isinstance(value, dict):
@@ -219,11 +224,39 @@ def _referenced(value: Any) -> set[str]:
 
             found.update(m.split(".")[0] for m in re.findall(r"\$\{([^}]+)\}", value["Fn::Sub"]))
         for v in value.values():
-            found |= _referenced(v)
+            found |= referenced(v)
     elif isinstance(value, list):
         for v in value:
-            found |= _referenced(v)
+            found |= referenced(v)
     return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def role_statements(transformed: dict[str, Any], function_id: str) -> list[dict[str, Any]]:
+    """Every statement of the inline policies of a function's (SAM-generated) role."""
+    role = transformed["Resources"][f"{function_id}Role"]["Properties"]
+    return [s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+
+
+def namespace_name(transformed: dict[str, Any]) -> Any:
+    (name,) = [
+        r["Properties"]["Name"]
+        for r in transformed["Resources"].values()
+        if r["Type"] == "AWS::ServiceDiscovery::HttpNamespace"
+    ]
+    return name
+
+
+def is_discovery_exception(stmt: dict[str, Any], namespace: Any) -> bool:
+    """The one allowed ``"*"``: DiscoverInstances (no resource type) bound to the stack's namespace."""
+    return (
+        as_list(stmt["Resource"]) == ["*"]
+        and as_list(stmt["Action"]) == ["servicediscovery:DiscoverInstances"]
+        and stmt.get("Condition") == {"StringEquals": {"servicediscovery:NamespaceName": namespace}}
+    )
 
 
 def test_each_function_role_reaches_only_its_own_table_and_bucket(
@@ -233,20 +266,25 @@ def test_each_function_role_reaches_only_its_own_table_and_bucket(
     data_ids = {
         r_id for r_id, r in resources.items() if r["Type"] in ("AWS::DynamoDB::Table", "AWS::S3::Bucket")
     }
+    namespace = namespace_name(transformed)
     for w in platform.windows:
-        role = resources[f"{w.function_id}Role"]["Properties"]
         own = {w.table_id} | ({w.bucket_id} if w.bucket else set())
         touched: set[str] = set()
-        for policy in role.get("Policies", []):
-            for stmt in policy["PolicyDocument"]["Statement"]:
-                resources_of = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
+        discovery = 0
+        for stmt in role_statements(transformed, w.function_id):
+            assert stmt["Effect"] == "Allow", f"{w.name}: {stmt}"
+            resources_of = as_list(stmt["Resource"])
+            actions = as_list(stmt["Action"])
+            if is_discovery_exception(stmt, namespace):
+                discovery += 1
+            else:
                 assert "*" not in resources_of, f"{w.name}: wildcard resource in {stmt}"
-                actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
-                assert not any(a.endswith(":*") or a == "*" for a in actions), (
-                    f"{w.name}: wildcard action {actions}"
-                )
-                assert "dynamodb:Scan" not in actions and "dynamodb:DeleteTable" not in actions
-                touched |= _referenced(resources_of) & data_ids
+            assert not any(a.endswith(":*") or a == "*" for a in actions), (
+                f"{w.name}: wildcard action {actions}"
+            )
+            assert "dynamodb:Scan" not in actions and "dynamodb:DeleteTable" not in actions
+            touched |= referenced(resources_of) & data_ids
         assert touched == own, f"{w.name} reaches {sorted(touched)}, expected exactly {sorted(own)}"
-        managed = role.get("ManagedPolicyArns", [])
+        assert discovery == 1, f"{w.name}: needs exactly one namespace-bound DiscoverInstances statement"
+        managed = resources[f"{w.function_id}Role"]["Properties"].get("ManagedPolicyArns", [])
         assert managed == ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
