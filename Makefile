@@ -49,8 +49,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# every window package (functions/<w>/<w>/), each code dir on mypy's path as /var/task is in Lambda
+WINDOW_PKGS := $(patsubst %/__init__.py,%,$(wildcard functions/*/*/__init__.py))
+WINDOW_DIRS := $(patsubst %/,%,$(dir $(WINDOW_PKGS)))
+empty :=
+space := $(empty) $(empty)
+
 typecheck: $(STAMP)
-	$(BIN)/mypy layers/hmskit infra/hms functions/payments/payments functions/documents/documents
+	MYPYPATH=layers:infra:$(subst $(space),:,$(WINDOW_DIRS)) $(BIN)/mypy layers/hmskit infra/hms $(WINDOW_PKGS)
 
 template: $(STAMP)
 	$(BIN)/hms template
