@@ -166,7 +166,8 @@ def build_v1_event(v2: Mapping[str, Any], *, resource: str) -> dict[str, Any]:
         "requestContext": {
             "accountId": ctx["accountId"],
             "apiId": ctx["apiId"],
-            "authorizer": {"jwt": authorizer["jwt"]} if authorizer else None,
+            # payload 1.0 gets the JWT authorizer's result flat, as REST APIs do
+            "authorizer": dict(authorizer["jwt"]) if authorizer and authorizer.get("jwt") else None,
             "domainName": ctx["domainName"],
             "httpMethod": ctx["http"]["method"],
             "identity": {"sourceIp": ctx["http"]["sourceIp"], "userAgent": ctx["http"]["userAgent"]},

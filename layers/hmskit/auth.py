@@ -1,8 +1,8 @@
 """The principal: who is calling, read only from the verified authorizer context.
 
 API Gateway's JWT authorizer verifies the bearer token and hands its claims to the window in
-``requestContext.authorizer.jwt`` (HTTP API, payload 2.0 and 1.0 alike). That is the only source of
-identity. Headers such as ``x-hms-user`` are never read: a client can send anything in a header.
+``requestContext.authorizer.jwt`` (HTTP API, payload 2.0) or flat in ``requestContext.authorizer``
+(``claims``/``scopes``, payload 1.0 as REST APIs do). That is the only source of identity. Headers such as ``x-hms-user`` are never read: a client can send anything in a header.
 """
 
 from __future__ import annotations
@@ -29,8 +29,14 @@ class Principal:
 def _jwt_context(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
     ctx = event.get("requestContext") or {}
     authorizer = ctx.get("authorizer") or {}
+    if not isinstance(authorizer, Mapping):
+        return None
     jwt = authorizer.get("jwt")
-    return jwt if isinstance(jwt, Mapping) else None
+    if isinstance(jwt, Mapping):
+        return jwt  # payload 2.0
+    if isinstance(authorizer.get("claims"), Mapping):
+        return authorizer  # payload 1.0: {"claims": {...}, "scopes": [...]}
+    return None
 
 
 def principal_from_event(event: Mapping[str, Any]) -> Principal:

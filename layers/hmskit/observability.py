@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+# Most invocations record no metric (a GET, a health check); Powertools warns on every such flush.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 @functools.cache

@@ -16,17 +16,17 @@ from typing import Any
 import boto3
 import pytest
 from helpers import body_of, http_event
-from notifications import bootstrap
-from notifications.adapters import DynamoNotificationRepository
-from notifications.bootstrap import Deps
-from notifications.domain import Notification, notification_id
-from notifications.handler import handle
 
 from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.contracts import Event, EventData, PaymentCapturedV1, RenewalSubmittedV1, build
 from hmskit.settings import WindowSettings
 from hmskit.store import ConditionFailedError, TableStore
+from notifications import bootstrap
+from notifications.adapters import DynamoNotificationRepository
+from notifications.bootstrap import Deps
+from notifications.domain import Notification, notification_id
+from notifications.handler import handle
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from eligibility import bootstrap
-from eligibility.app import app, handle
 from helpers import http_event
 
+from eligibility import bootstrap
+from eligibility.app import app, handle
 from hms.apigw import build_v1_event, parse_response
 from hmskit.clock import FakeClock
 from hmskit.context import LocalContext

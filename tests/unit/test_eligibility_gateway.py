@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from eligibility import bootstrap
-from eligibility.app import handle
 from helpers import ROOT
 
+from eligibility import bootstrap
+from eligibility.app import handle
 from hms.local.gateway import Gateway
 from hms.local.routing import RouteTable
 from hms.model import load_platform
@@ -136,7 +136,7 @@ def test_a_check_through_the_gateway_is_answered_by_the_chalice_app(
     event = invoker.events[-1]
     assert event["version"] == "1.0"
     assert event["requestContext"]["resourcePath"] == "/api/v1/eligibility/check"
-    assert event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] == "caseworker-1"
+    assert event["requestContext"]["authorizer"]["claims"]["sub"] == "caseworker-1"  # 1.0: flat
 
 
 def test_the_passport_windows_renewals_token_is_accepted(gateway: Gateway) -> None:

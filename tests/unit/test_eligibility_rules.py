@@ -6,6 +6,9 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from eligibility.rules import (
     RULES,
     Application,
@@ -20,8 +23,6 @@ from eligibility.rules import (
     renewable_from,
     same_name,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 TODAY = date(2026, 6, 15)
 DOC = "01ARZ3NDEKTSV4RRFFQ69G5FAV"

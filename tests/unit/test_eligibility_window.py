@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from chalice import Chalice, Response
-from eligibility.window import ChaliceWindow, json_response
 from helpers import http_event
 
+from eligibility.window import ChaliceWindow, json_response
 from hms.apigw import build_v1_event, build_v2_event
 from hmskit.clock import FakeClock
 from hmskit.context import LocalContext

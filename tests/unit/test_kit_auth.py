@@ -82,3 +82,31 @@ def test_the_ip_fallback_reads_payload_1_identity() -> None:
     v1["requestContext"]["identity"]["sourceIp"] = "198.51.100.7"
 
     assert rate_limit_key(v1) == "ip:198.51.100.7"
+
+
+def test_payload_1_0_carries_the_jwt_result_flat_and_is_read_the_same() -> None:
+    from hms.apigw import build_v1_event, build_v2_event
+    from hmskit.auth import principal_from_event
+
+    v2 = build_v2_event(
+        method="GET",
+        path="/x",
+        route_key="GET /x",
+        claims={"sub": "alice", "scope": "a.read"},
+        scopes=["a.read"],
+    )
+    v1 = build_v1_event(v2, resource="/x")
+
+    assert "jwt" not in v1["requestContext"]["authorizer"]
+    assert v1["requestContext"]["authorizer"]["claims"]["sub"] == "alice"
+    principal = principal_from_event(v1)
+    assert principal.sub == "alice" and principal.scopes == frozenset({"a.read"})
+
+
+def test_a_flat_authorizer_without_claims_is_no_identity() -> None:
+    import pytest
+
+    from hmskit.auth import AuthError, principal_from_event
+
+    with pytest.raises(AuthError):
+        principal_from_event({"requestContext": {"authorizer": {"lambda": {"sub": "mallory"}}}})

@@ -11,10 +11,6 @@ from typing import Any
 
 import pytest
 from helpers import ROOT
-from notifications.adapters import InMemoryMailer, InMemoryNotificationRepository
-from notifications.bootstrap import NOTIFIED_EVENTS, Deps
-from notifications.domain import Delivery, Notification
-from notifications.handler import handle
 
 from hms.topology import load_topology
 from hmskit.clock import FakeClock
@@ -29,6 +25,10 @@ from hmskit.contracts import (
     build,
 )
 from hmskit.settings import WindowSettings
+from notifications.adapters import InMemoryMailer, InMemoryNotificationRepository
+from notifications.bootstrap import NOTIFIED_EVENTS, Deps
+from notifications.domain import Delivery, Notification
+from notifications.handler import handle
 
 T0 = datetime(2027, 3, 4, 9, 0, tzinfo=UTC)
 

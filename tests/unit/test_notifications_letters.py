@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from notifications import letters
-from notifications.domain import mask, notification_id
 
 from hmskit.contracts import (
     DocumentUploadedV1,
@@ -17,6 +15,8 @@ from hmskit.contracts import (
     RenewalSubmittedV1,
     build,
 )
+from notifications import letters
+from notifications.domain import mask, notification_id
 
 WHEN = datetime(2027, 3, 4, 9, 5, tzinfo=UTC)
 

@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from helpers import body_of, http_event
+
+from hmskit.context import LocalContext
+from hmskit.settings import WindowSettings
 from notifications import bootstrap
 from notifications.adapters import SesMailer
 from notifications.domain import DeliveryRejectedError, MailerUnavailableError, OutgoingEmail
 from notifications.handler import handle
-
-from hmskit.context import LocalContext
-from hmskit.settings import WindowSettings
 
 EMAIL = OutgoingEmail(to="alice@example.org", subject="Subject", text="Plain text", html="<p>HTML</p>")
 

@@ -10,10 +10,6 @@ from typing import Any
 
 import pytest
 from helpers import ROOT, body_of, http_event
-from notifications import domain
-from notifications.adapters import InMemoryMailer, InMemoryNotificationRepository
-from notifications.bootstrap import Deps
-from notifications.handler import app, handle
 
 from hms.local.gateway import Gateway
 from hms.local.routing import RouteTable
@@ -23,6 +19,10 @@ from hmskit.consumer import InMemoryDeduplicator
 from hmskit.context import LocalContext
 from hmskit.ratelimit import FixedWindowRateLimiter
 from hmskit.settings import RateLimit, WindowSettings
+from notifications import domain
+from notifications.adapters import InMemoryMailer, InMemoryNotificationRepository
+from notifications.bootstrap import Deps
+from notifications.handler import app, handle
 
 BASE = "/api/v1/notifications"
 NOW = 1_800_000_000.0
