@@ -27,13 +27,14 @@ def find_root(start: Path) -> Path:
 
 def generated_files(root: Path) -> dict[Path, str]:
     """Every generated file and its expected content, from the manifests, the event contracts and
-    the code: ``template.yaml`` and ``events/schemas/*.json``."""
+    the code: ``template.yaml``, ``events/schemas/*.json`` and ``docs/openapi.json``."""
     from hms.eventschemas import render_schemas
     from hms.model import load_platform
+    from hms.openapi import render_openapi
     from hms.template import render
 
     platform = load_platform(root)
-    return {root / "template.yaml": render(platform), **render_schemas(root)}
+    return {root / "template.yaml": render(platform), **render_schemas(root), **render_openapi(platform)}
 
 
 def cmd_template(args: argparse.Namespace) -> int:

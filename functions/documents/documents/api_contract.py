@@ -1,0 +1,197 @@
+"""The documents window's HTTP contract, for ``docs/openapi.json`` (``hms template``).
+
+Request bodies are the window's own models (``documents.models``; the upload form adds its file part
+here); the answers are described here, field for field what ``documents.domain.Document.public`` and
+the handler return. The handler never imports this module.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field, WithJsonSchema
+
+from documents import domain
+from documents.forms import FILE_FIELD, MAX_FIELD_BYTES, MAX_PARTS
+from documents.models import Kind, StartUpload, UploadFields
+from hmskit.apidoc import FORM, Header, Operation, health
+from hmskit.ids import ID_PATTERN
+
+BASE = "/api/v1/docs"
+DESCRIPTION = (
+    "Citizens' documents (photos, proof of identity): PDF, JPEG or PNG only, judged by the file's "
+    "first bytes, never by the type a client claims."
+)
+TYPES = sorted(domain.ALLOWED_TYPES)
+MIB = 1024 * 1024
+
+Id = Annotated[
+    str, Field(pattern=ID_PATTERN.pattern, description="26 Crockford base32 characters, time-ordered")
+]
+ContentType = Annotated[str, WithJsonSchema({"type": "string", "enum": TYPES})]
+Status = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": [domain.PENDING, domain.AVAILABLE, domain.REJECTED],
+            "description": "`pending` until a presigned upload is completed; `rejected` if it failed "
+            "verification; `available` once the bytes are verified",
+        }
+    ),
+]
+NO_STORE = {"Cache-Control": Header("`no-store`: the answer holds a short-lived URL")}
+
+
+class UploadForm(UploadFields):
+    """``multipart/form-data``: exactly one file part named ``file``, and these optional text parts."""
+
+    file: Annotated[
+        bytes,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "contentMediaType": "application/octet-stream",
+                "description": "the document's bytes (PDF, JPEG or PNG; the part's own type is ignored)",
+            }
+        ),
+    ]
+
+
+class Document(BaseModel):
+    """A document's metadata, as its owner sees it."""
+
+    id: Id
+    filename: str = Field(description="the client's filename, made safe (ASCII letters, digits, `._-`)")
+    size: int = Field(ge=1, description="bytes")
+    content_type: ContentType
+    sha256: str | None = Field(
+        pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the bytes; null while an upload is pending"
+    )
+    kind: Kind
+    renewal_id: str | None = Field(description="the passport renewal this document is for, if any")
+    status: Status
+    created_at: datetime
+    url: str = Field(description="where the bytes are kept: `s3://bucket/key` (not a download link)")
+
+
+class PresignedPost(BaseModel):
+    """An S3 presigned POST: send ``fields`` and then the file as ``multipart/form-data`` to ``url``."""
+
+    url: str
+    fields: dict[str, str]
+
+
+class UploadStarted(Document):
+    """The pending document and the form that uploads its bytes straight to the bucket."""
+
+    upload: PresignedPost
+    expires_in: int = Field(description="seconds the upload form stays valid")
+
+
+class ContentLink(BaseModel):
+    """Where to download the bytes (also the ``Location`` of the 302)."""
+
+    url: str = Field(description="a presigned GET URL")
+    expires_in: int = Field(description="seconds the URL stays valid")
+
+
+OPERATIONS = {
+    ("POST", BASE): Operation(
+        operation_id="uploadDocument",
+        summary="Upload a document (up to 5 MiB)",
+        description=(
+            f"A `multipart/form-data` body with exactly one file part named `{FILE_FIELD}` and the "
+            f"optional text parts `kind` and `renewal_id` (at most {MAX_PARTS} parts, text parts at "
+            f"most {MAX_FIELD_BYTES} bytes). The document is stored `available`, checksummed, and "
+            "`DocumentUploaded` is emitted. Larger files use `POST /api/v1/docs/uploads`. With an "
+            "`Idempotency-Key` a retry replays the first answer."
+        ),
+        request=UploadForm,
+        media_type=FORM,
+        encoding={FILE_FIELD: ", ".join(TYPES)},
+        examples={"photo": {"file": "<the bytes of a JPEG>", "kind": "photo"}},
+        status=201,
+        response=Document,
+        response_description="The document is stored.",
+        location="the new document: `/api/v1/docs/{id}`",
+        idempotent=True,
+        errors={
+            400: "A text part is repeated, over its size or not valid text.",
+            413: f"The file is over {domain.MAX_UPLOAD_BYTES // MIB} MiB.",
+            415: "The file is not a PDF, JPEG or PNG (by its content).",
+            422: "The `file` part is missing, there is more than one file, or the file is empty.",
+            503: "The object store is unavailable.",
+        },
+    ),
+    ("POST", f"{BASE}/uploads"): Operation(
+        operation_id="startUpload",
+        summary="Start a large upload (presigned, up to 100 MiB)",
+        description=(
+            "Records a `pending` document and answers an S3 presigned POST bound to exactly that "
+            "size and type. Upload the bytes there, then `POST /api/v1/docs/uploads/{id}/complete`. "
+            "With an `Idempotency-Key` a retry replays the first answer."
+        ),
+        request=StartUpload,
+        examples={
+            "photo": {"content_type": "image/png", "size": 2400000, "filename": "me.png", "kind": "photo"}
+        },
+        status=201,
+        response=UploadStarted,
+        response_description="The document is pending; the bytes go to `upload.url`.",
+        location="the pending document: `/api/v1/docs/{id}`",
+        headers=NO_STORE,
+        idempotent=True,
+        errors={
+            413: f"`size` is over {domain.MAX_PRESIGNED_BYTES // MIB} MiB.",
+            415: "`content_type` is not application/pdf, image/jpeg or image/png.",
+        },
+    ),
+    ("POST", f"{BASE}/uploads/{{id}}/complete"): Operation(
+        operation_id="completeUpload",
+        summary="Complete a large upload",
+        description=(
+            "Verifies the uploaded object (size, type by its first bytes, SHA-256) and makes the "
+            "document `available` (emitting `DocumentUploaded`); an upload that fails verification "
+            "is discarded and the document `rejected`. Completing an available document again "
+            "answers it unchanged."
+        ),
+        params={"id": "the pending document's id"},
+        response=Document,
+        response_description="The document is available.",
+        errors={
+            404: "No document with this id belongs to the caller.",
+            409: "Nothing was uploaded yet, the upload changed while it was verified, or the "
+            "document was already rejected.",
+            422: "The upload does not match the declared size or type: it was discarded.",
+            503: "The object store is unavailable.",
+        },
+    ),
+    ("GET", f"{BASE}/{{id}}"): Operation(
+        operation_id="getDocument",
+        summary="Get one of the caller's documents",
+        params={"id": "the document's id"},
+        response=Document,
+        errors={404: "No document with this id belongs to the caller (another citizen's is 404 too)."},
+    ),
+    ("GET", f"{BASE}/{{id}}/content"): Operation(
+        operation_id="getDocumentContent",
+        summary="Download a document",
+        description=(
+            f"Redirects to a presigned GET URL of the bytes, valid {domain.URL_TTL_SECONDS // 60} minutes."
+        ),
+        params={"id": "the document's id"},
+        status=302,
+        response=ContentLink,
+        response_description="Found: the bytes are at `Location`.",
+        location="the presigned GET URL (the same as `url`)",
+        headers=NO_STORE,
+        errors={
+            404: "No document with this id belongs to the caller.",
+            409: "The document is pending or rejected: it has no bytes to serve.",
+            503: "The object store is unavailable.",
+        },
+    ),
+    ("GET", f"{BASE}/health"): health("documents"),
+}

@@ -1,0 +1,75 @@
+"""The notifications window's HTTP contract, for ``docs/openapi.json`` (``hms template``).
+
+The answers are described here, field for field what ``notifications.domain.Notification.public``
+and the handler return. The handler never imports this module.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, get_args
+
+from pydantic import BaseModel, Field, WithJsonSchema
+
+from hmskit.apidoc import Operation, health
+from hmskit.ids import ID_PATTERN
+from notifications import domain
+from notifications.models import ListQuery
+
+BASE = "/api/v1/notifications"
+DESCRIPTION = (
+    "The emails sent to a citizen about their renewal (submitted, paid, ready for review), kept per "
+    "citizen; the recipient is masked."
+)
+
+Id = Annotated[
+    str, Field(pattern=ID_PATTERN.pattern, description="26 Crockford base32 characters, time-ordered")
+]
+Delivery = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": list(get_args(domain.Delivery)),
+            "description": "`pending` while being sent; `sent`; `no_address` when no email address "
+            "is known; `failed` when the mail service refused it",
+        }
+    ),
+]
+
+
+class Notification(BaseModel):
+    """A notification, as the citizen sees it: no provider ids, no failure details."""
+
+    id: Id
+    type: str = Field(description="the event that caused it: RenewalSubmitted, PaymentCaptured, ...")
+    event_id: str
+    renewal_id: str | None
+    subject: str
+    channel: Annotated[str, WithJsonSchema({"type": "string", "const": domain.CHANNEL})]
+    recipient: str | None = Field(description="the address, masked (`a***@example.org`)")
+    delivery: Delivery
+    created_at: datetime
+
+
+class NotificationPage(BaseModel):
+    """The caller's notifications, newest first."""
+
+    items: list[Notification]
+    next_cursor: str | None = Field(
+        description="opaque; pass it as `cursor` for the next page; null on the last page"
+    )
+
+
+OPERATIONS = {
+    ("GET", BASE): Operation(
+        operation_id="listNotifications",
+        summary="List the caller's notifications",
+        description="Newest first, `limit` per page; follow `next_cursor` for the next page.",
+        query=ListQuery,
+        params={"limit": "notifications per page", "cursor": "the `next_cursor` of the previous page"},
+        response=NotificationPage,
+        errors={400: "`limit` is not 1 to 100, or `cursor` is not one this window issued."},
+    ),
+    ("GET", f"{BASE}/health"): health("notifications"),
+}

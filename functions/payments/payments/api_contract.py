@@ -1,0 +1,105 @@
+"""The payments window's HTTP contract, for ``docs/openapi.json`` (``hms template``).
+
+Request bodies are the window's own models (``payments.models``); the answers are described here,
+field for field what ``payments.domain.Payment.public`` and the handler return. The handler never
+imports this module.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from hmskit.apidoc import Operation, health
+from hmskit.ids import ID_PATTERN
+from payments.models import MAX_AMOUNT, CreatePayment, ListQuery
+
+BASE = "/api/v1/payments"
+DESCRIPTION = "Citizens pay fees; a payment belongs to the token's `sub` and only its owner sees it."
+
+Id = Annotated[
+    str, Field(pattern=ID_PATTERN.pattern, description="26 Crockford base32 characters, time-ordered")
+]
+Money = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9]+(\.[0-9]+)?$",
+        description="a decimal string with the currency's minor-unit places (`12.50`, `1000` for JPY); "
+        "never a JSON number",
+        examples=["12.50"],
+    ),
+]
+
+
+class Payment(BaseModel):
+    """A payment, as its owner sees it."""
+
+    id: Id
+    amount: Money
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+    purpose: str
+    status: Literal["captured"]
+    renewal_id: Id | None = Field(description="the passport renewal this payment is for, if any")
+    created_at: datetime
+
+
+class PaymentPage(BaseModel):
+    """The caller's payments, newest first."""
+
+    items: list[Payment]
+    next_cursor: str | None = Field(
+        description="opaque; pass it as `cursor` for the next page; null on the last page"
+    )
+
+
+OPERATIONS = {
+    ("POST", BASE): Operation(
+        operation_id="createPayment",
+        summary="Capture a payment",
+        description=(
+            "The owner is the token's `sub`. `amount` is a positive decimal (a JSON number or a "
+            f"string in plain decimal notation, never a float such as `1e3`) of at most {MAX_AMOUNT} "
+            "with no more places than the currency's minor unit (2 for USD, 0 for JPY); `currency` is "
+            "an ISO 4217 code (default USD, case-insensitive); `purpose` 1 to 200 characters. With an "
+            "`Idempotency-Key` a retry replays the first answer and captures nothing twice. Emits "
+            "`PaymentCaptured`."
+        ),
+        request=CreatePayment,
+        examples={
+            "fee": {"amount": "12.50", "currency": "GBP", "purpose": "passport renewal fee"},
+            "for a renewal": {
+                "amount": "82.50",
+                "purpose": "passport renewal fee",
+                "renewal_id": "01JD2XA0RG8K4T1P9N6D3B5W2X",
+            },
+        },
+        status=201,
+        response=Payment,
+        response_description="The payment is captured.",
+        location="the new payment: `/api/v1/payments/{id}`",
+        idempotent=True,
+        errors={422: "`amount` is a float, in exponent notation, has too many places or is out of range."},
+    ),
+    ("GET", BASE): Operation(
+        operation_id="listPayments",
+        summary="List the caller's payments",
+        description="Newest first, `limit` per page; follow `next_cursor` for the next page.",
+        query=ListQuery,
+        params={
+            "limit": "payments per page",
+            "cursor": "the `next_cursor` of the previous page",
+        },
+        response=PaymentPage,
+        errors={400: "`limit` is not 1 to 100, or `cursor` is not one this window issued."},
+    ),
+    ("GET", f"{BASE}/{{id}}"): Operation(
+        operation_id="getPayment",
+        summary="Get one of the caller's payments",
+        params={"id": "the payment's id"},
+        response=Payment,
+        errors={404: "No payment with this id belongs to the caller (another citizen's is 404 too)."},
+    ),
+    ("GET", f"{BASE}/health"): health("payments"),
+}
