@@ -41,10 +41,20 @@ class Stack:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    @property
+    def aws_endpoint(self) -> str:
+        """The stack's embedded emulator."""
+        return f"http://127.0.0.1:{self.aws_port}"
+
+    def subscriptions(self) -> dict[str, dict]:
+        """Each subscription's health entry (queue, DLQ, invocations, delivered, failed, in_dlq)."""
+        return {s["name"]: s for s in self.health()["events"]["subscriptions"]}
+
 
 def copy_project(dest: Path) -> Path:
-    for part in ("routes", "functions", "layers"):
-        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("routes", "functions", "layers", "events"):
+        if (ROOT / part).is_dir():
+            shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 
 

@@ -1,11 +1,15 @@
 """``hms up``: the whole platform on one machine, no Docker, no AWS account.
 
 1. the AWS emulator: moto server on 127.0.0.1 (or an external endpoint such as LocalStack);
-2. tables and buckets provisioned from the same model that writes ``template.yaml``;
+2. tables and buckets provisioned from the same model that writes ``template.yaml``; from the event
+   topology the bus, a queue + DLQ + rule per subscription; the SES sender; Cloud Map registrations
+   (created while the workers cold-start: nothing touches AWS before the first request);
 3. one worker process per window running its real Lambda handler;
-4. the local API gateway (uvicorn) doing what API Gateway HTTP API does: routes from the manifests,
+4. the event pump (each subscription queue long-polled into its consumer, as an SQS event source
+   mapping) and the outbox relay (after each invocation of a publishing window, and every second);
+5. the local API gateway (uvicorn) doing what API Gateway HTTP API does: routes from the manifests,
    JWT verification against the dev issuer, scopes, payload 2.0/1.0 events, problem+json errors;
-5. hot manifests (``routes/``) and code reloads (``functions/``, ``layers/``).
+6. hot manifests (``routes/``) and code reloads (``functions/``, ``layers/``).
 
 Ctrl-C (SIGINT) or SIGTERM stops everything it started.
 """
@@ -43,6 +47,8 @@ class UpOptions:
     workers_per_window: int = 1
     watch: bool = True
     quiet_table: bool = False
+    visibility_timeout: int = 30  # seconds before a failed event is delivered again
+    email_sender: str = "no-reply@hms.local"
 
     @property
     def state_dir(self) -> Path:
@@ -55,6 +61,12 @@ class UpOptions:
     @property
     def base_url(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def local_base_url(self) -> str:
+        """The gateway as the windows on this machine call it (a wildcard address means loopback)."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(self.host, self.host)
+        return f"{self.scheme}://{host}:{self.port}"
 
 
 class UpError(Exception):
@@ -97,7 +109,42 @@ async def watch_manifests(holder: RouteHolder, root: Path, log: Log, stop: async
         log(f"hms: manifests reloaded ({sum(len(w.routes) for w in platform.windows)} routes)")
 
 
-def startup_table(opts: UpOptions, platform: Platform, pool: Any, endpoint: str, embedded: bool) -> Any:
+def subscriptions_table(platform: Platform, provisioned: Any) -> Any:
+    """Every subscription: event type, publisher -> consumer, its queue and DLQ."""
+    from rich.table import Table
+
+    topology = platform.topology
+    table = Table(
+        title=(
+            f"Subscriptions — bus {provisioned.event_bus}: redelivery after {provisioned.visibility_timeout}s, "
+            f"DLQ after {topology.max_receive_count} receives, batches of {topology.batch_size}"
+        ),
+        title_justify="left",
+        expand=False,
+    )
+    table.add_column("event", style="bold")
+    table.add_column("publisher -> consumer")
+    table.add_column("queue", no_wrap=True)
+    table.add_column("DLQ", no_wrap=True)
+    for sub in topology.subscriptions:
+        res = provisioned.subscriptions.get(sub.name)
+        table.add_row(
+            sub.event_type,
+            f"{sub.publisher} -> {sub.consumer}",
+            res.queue_name if res else sub.local_queue_name(),
+            res.dlq_name if res else sub.local_dlq_name(),
+        )
+    return table
+
+
+def startup_table(
+    opts: UpOptions,
+    platform: Platform,
+    pool: Any,
+    endpoint: str,
+    embedded: bool,
+    provisioned: Any | None = None,
+) -> Any:
     from rich.table import Table
 
     states = {s.name: s for s in pool.status()}
@@ -124,6 +171,18 @@ def startup_table(opts: UpOptions, platform: Platform, pool: Any, endpoint: str,
     urls.add_row("JWKS", f"{opts.base_url}/.well-known/jwks.json")
     urls.add_row("health", f"{opts.base_url}/_hms/health")
     urls.add_row("AWS endpoint", f"{endpoint} ({'embedded moto' if embedded else 'external'})")
+    if provisioned is not None:
+        if provisioned.event_bus is not None:
+            where = "" if endpoint == "http://127.0.0.1:4566" else f" --endpoint {endpoint}"
+            urls.add_row(
+                "event bus",
+                f"{provisioned.event_bus} ({len(provisioned.subscriptions)} subscriptions; "
+                f"dead letters: hms dlq list{where})",
+            )
+        if provisioned.namespace is not None:
+            urls.add_row("Cloud Map", f"namespace {provisioned.namespace} ({len(platform.windows)} windows)")
+        elif provisioned.services:
+            urls.add_row("discovery", "static HMS_SERVICES (no Cloud Map on this endpoint)")
     if opts.tls:
         urls.add_row("CA certificate", str(opts.state_dir / "tls" / "ca.pem"))
     urls.add_row("token", "hms token --sub alice --scope payments.write --scope payments.read")
@@ -136,10 +195,22 @@ async def run(
     ready: Callable[[], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from hms.local.devauth import DevIssuer
     from hms.local.emulator import EmulatorError, check_port_free, start_moto
     from hms.local.gateway import Gateway
-    from hms.local.provision import provision
+    from hms.local.provision import (
+        NAMESPACE,
+        AwsClients,
+        ProvisionError,
+        cloud_map_supported,
+        plan,
+        provision,
+        write_trust_file,
+    )
+    from hms.local.pump import EventPump, bindings_of
+    from hms.local.relay import LocalRelay, RelayingInvoker
     from hms.local.routing import RouteTable
     from hms.local.server import serve
     from hms.local.workers import WorkerPool, watch_code
@@ -169,6 +240,9 @@ async def run(
     stop = stop or asyncio.Event()
     emulator = None
     pool = None
+    pump: EventPump | None = None
+    relay: LocalRelay | None = None
+    provisioning: asyncio.Future[Any] | None = None
     tasks: list[asyncio.Task[Any]] = []
     try:
         if opts.endpoint is None:
@@ -176,18 +250,68 @@ async def run(
             endpoint = emulator.endpoint
         else:
             endpoint = opts.endpoint
-        provisioned = await asyncio.to_thread(provision, platform, endpoint)
+        certfile = keyfile = ca_bundle = trust_file = None
+        if opts.tls:  # before the workers: they trust the local CA for window-to-window calls
+            from hms.local.tls import ensure_certificates
+
+            ca, cert, key = ensure_certificates(opts.state_dir, hosts=(opts.host,))
+            certfile, keyfile, ca_bundle = str(cert), str(key), str(ca)
+            trust_file = str(write_trust_file(ca, opts.state_dir / "tls" / "trust.pem"))
+        settings: dict[str, Any] = {
+            "base_url": opts.local_base_url,
+            "visibility_timeout": opts.visibility_timeout,
+            "email_sender": opts.email_sender,
+            "ca_bundle": ca_bundle,
+            "trust_file": trust_file,
+        }
+        try:
+            plan(platform, endpoint, **settings)  # refuses bad settings before anything is created
+        except ProvisionError as exc:
+            raise UpError(str(exc)) from exc
+        # the resources are created while the workers cold-start (no window touches AWS at import)
+        provisioning = asyncio.ensure_future(
+            asyncio.to_thread(provision, platform, endpoint, **settings, log=log)
+        )
+        probe = asyncio.ensure_future(asyncio.to_thread(cloud_map_supported, endpoint))
         issuer = DevIssuer(opts.state_dir)
         issuer.jwks()  # create or load the key pair now, not on the first request
+        # the windows' environment needs only the names, and whether Cloud Map is there
+        planned = plan(platform, endpoint, **settings, namespace=NAMESPACE if await probe else None)
 
         pool = WorkerPool(
             platform,
-            env_for=provisioned.environment_for,
+            env_for=planned.environment_for,
             root=opts.root,
             log=log,
             workers_per_window=opts.workers_per_window,
         )
         await pool.start()
+        try:
+            provisioned = await provisioning
+        except (ProvisionError, BotoCoreError, ClientError) as exc:
+            raise UpError(f"provisioning against {endpoint} failed: {exc}") from exc
+        if planned.namespace is not None and provisioned.namespace is None:
+            log("hms: the windows fall back to HMS_SERVICES for discovery")
+
+        clients = AwsClients(endpoint, max_pool_connections=len(provisioned.subscriptions) + 8)
+        relay = LocalRelay.for_platform(
+            platform,
+            provisioned,
+            dynamodb=clients.client("dynamodb"),
+            events=clients.client("events"),
+            log=log,
+        )
+        invoker = RelayingInvoker(pool, relay.kick)
+        pump = EventPump(
+            bindings_of(provisioned.subscriptions.values()),
+            invoker,
+            clients.client("sqs"),
+            batch_size=platform.topology.batch_size,
+            timeout_of=lambda consumer: platform.window(consumer).timeout,
+            log=log,
+        )
+        await relay.start()
+        await pump.start()
 
         holder = RouteHolder(platform=platform, table=RouteTable.from_platform(platform))
 
@@ -206,17 +330,33 @@ async def run(
                     for s in pool.status()
                 ],
                 "aws_endpoint": endpoint,
+                "events": events_health(),
+                "discovery": {"namespace": provisioned.namespace, "services": provisioned.services},
+            }
+
+        def events_health() -> dict[str, Any]:
+            stats = {s.name: s.as_dict() for s in pump.stats()} if pump is not None else {}
+            return {
+                "bus": provisioned.event_bus,
+                "visibility_timeout": provisioned.visibility_timeout,
+                "max_receive_count": platform.topology.max_receive_count,
+                "subscriptions": [
+                    {
+                        **stats.get(sub.name, {"name": sub.name}),
+                        "event_type": sub.subscription.event_type,
+                        "publisher": sub.subscription.publisher,
+                        "consumer": sub.subscription.consumer,
+                        "queue": sub.queue_name,
+                        "dlq": sub.dlq_name,
+                    }
+                    for sub in provisioned.subscriptions.values()
+                ],
+                "outbox": {"published": dict(relay.published) if relay is not None else {}},
             }
 
         gateway = Gateway(
-            lambda: holder.table, pool, issuer, log=log, health_provider=health, jwks_provider=issuer.jwks
+            lambda: holder.table, invoker, issuer, log=log, health_provider=health, jwks_provider=issuer.jwks
         )
-        certfile = keyfile = None
-        if opts.tls:
-            from hms.local.tls import ensure_certificates
-
-            _ca, cert, key = ensure_certificates(opts.state_dir, hosts=(opts.host,))
-            certfile, keyfile = str(cert), str(key)
         # --host is the user's explicit choice (default 127.0.0.1), so a non-loopback one is allowed
         server = serve(
             gateway, opts.host, opts.port, ssl_certfile=certfile, ssl_keyfile=keyfile, allow_remote=True
@@ -248,8 +388,10 @@ async def run(
             from rich.console import Console
 
             console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
-            table, urls = startup_table(opts, platform, pool, endpoint, emulator is not None)
+            table, urls = startup_table(opts, platform, pool, endpoint, emulator is not None, provisioned)
             console.print(table)
+            if platform.topology.subscriptions:
+                console.print(subscriptions_table(platform, provisioned))
             console.print(urls)
             console.print("[bold green]ready[/] — Ctrl-C stops everything")
         if ready:
@@ -267,6 +409,14 @@ async def run(
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        # event delivery first: nothing is handed to a worker that is stopping
+        if pump is not None:
+            await pump.stop()
+        if relay is not None:
+            await relay.stop()
+        if provisioning is not None and not provisioning.done():
+            with contextlib.suppress(Exception):
+                await provisioning
         if pool is not None:
             await pool.stop()
         if emulator is not None:
