@@ -281,6 +281,12 @@ def test_jwks_is_published_and_health_lists_every_window(stack) -> None:  # type
     jwks = httpx.get(f"{stack.url}/.well-known/jwks.json").json()
     assert jwks["keys"][0]["kty"] == "RSA" and jwks["keys"][0]["alg"] == "RS256"
     health = stack.health()
-    assert {w["name"] for w in health["windows"]} == {"payments", "documents"}
+    assert {w["name"] for w in health["windows"]} == {
+        "payments",
+        "documents",
+        "passport",
+        "eligibility",
+        "notifications",
+    }
     assert all(w["pid"] for w in health["windows"])
     assert json.dumps(health)
