@@ -4,6 +4,7 @@ directory (or ``--root``).
     hms template [--check]     regenerate template.yaml and events/schemas/ (or show the drift, exit 1)
     hms up [...]               run the whole platform locally (see ``hms up --help``)
     hms token --sub alice --scope payments.read [--ttl 3600]
+    hms dlq list [SUBSCRIPTION] | hms dlq redrive SUBSCRIPTION [--max N]
 """
 
 from __future__ import annotations
