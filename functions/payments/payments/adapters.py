@@ -7,13 +7,11 @@ lists newest first. Cursors carry only the sort key (never the owner) and are ch
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from hmskit.cursors import Cursors
 from hmskit.ids import is_id
 from hmskit.outbox import Outbox
 from hmskit.store import ConditionFailedError, TableStore, TransactionConflictError
@@ -26,19 +24,9 @@ def _pk(owner: str) -> str:
     return f"OWNER#{owner}"
 
 
-def encode_cursor(sk: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": sk}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise InvalidCursorError("the cursor is not one this API issued") from exc
-    if not isinstance(after, str) or not after.startswith(_PREFIX) or not is_id(after[len(_PREFIX) :]):
-        raise InvalidCursorError("the cursor is not one this API issued")
-    return after
+_CURSORS = Cursors(_PREFIX, InvalidCursorError)
+encode_cursor = _CURSORS.encode
+decode_cursor = _CURSORS.decode
 
 
 class DynamoPaymentRepository:
