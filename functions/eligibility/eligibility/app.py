@@ -12,7 +12,7 @@ from typing import Any
 from chalice.app import Chalice, Response
 
 from eligibility import bootstrap, rules
-from eligibility.window import ChaliceWindow, json_response
+from hmskit.chalice import ChaliceWindow, json_response
 from hmskit.observability import metrics
 from hmskit.problems import Problem, validation_problem
 

@@ -14,8 +14,8 @@ import pytest
 from chalice import Chalice, Response
 from helpers import http_event
 
-from eligibility.window import ChaliceWindow, json_response
 from hms.apigw import build_v1_event, build_v2_event
+from hmskit.chalice import ChaliceWindow, json_response
 from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.observability import logger

@@ -21,7 +21,8 @@ Chalice's routing and adds, around it:
 Identity is read only from the verified authorizer context, by ``hmskit.auth``; ``verified_view``
 also accepts the flat form AWS gives payload 1.0 integrations (see there).
 
-Nothing here is specific to eligibility.
+Any Chalice window uses it (eligibility does); Chalice itself is packaged with such a window
+(its requirements.txt), not in the platform layer.
 """
 
 from __future__ import annotations
