@@ -94,7 +94,7 @@ def verdict(value: float, goal: float) -> str:
     return "[green]ok[/]" if value <= goal else "[red]over[/]"
 
 
-def child_code(module: str | None) -> str:
+def child_code(module: str | None, entry: str = "handler") -> str:
     """The ``python -c`` program of one cold-start child.
 
     ``module`` is a window package (``payments``): import its handler, ``bootstrap.deps()``, handle
@@ -115,9 +115,9 @@ def child_code(module: str | None) -> str:
         )
     else:
         body = (
-            f"from {module} import handler, bootstrap\n"
+            f"from {module} import {entry} as _entry, bootstrap\n"
             "from hmskit.context import LocalContext\n"
-            "_r = handler.handle(json.loads(os.environ['HMS_BENCH_EVENT']), LocalContext(), bootstrap.deps())\n"
+            "_r = _entry.handle(json.loads(os.environ['HMS_BENCH_EVENT']), LocalContext(), bootstrap.deps())\n"
         )
     return head + body + tail
 
@@ -158,13 +158,14 @@ class Variant:
     env: dict[str, str]
     event: dict[str, Any]
     expect: int
+    entry: str = "handler"  # the module with handle(event, context, deps): "app" for Chalice windows
     wall_ms: list[float] = field(default_factory=list)
     inside_ms: list[float] = field(default_factory=list)
     error: str | None = None
 
     def run_once(self) -> None:
         env = {**self.env, "HMS_BENCH_EVENT": json.dumps(self.event)}
-        code = child_code(self.module)
+        code = child_code(self.module, self.entry)
         start = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
@@ -211,7 +212,7 @@ def create_table(client: Any, name: str) -> None:
 
 
 def benchable_windows(root: Path) -> list[Any]:
-    """Windows whose framework is Powertools and whose handler module exists."""
+    """Windows whose entry module (handler.py, or app.py for Chalice) exists."""
     sys.path[:0] = [p for p in (str(root / "infra"), str(root / "layers")) if p not in sys.path]
     from hms.model import load_platform
 
@@ -219,37 +220,60 @@ def benchable_windows(root: Path) -> list[Any]:
     return [
         w
         for w in platform.windows
-        if w.framework == "powertools" and (root / w.code_dir / w.name / "handler.py").is_file()
+        if (root / w.code_dir / w.name / ("app.py" if w.framework == "chalice" else "handler.py")).is_file()
     ]
 
 
 def window_request(window: Any) -> tuple[str, str, bytes, int]:
-    """(method, path, body, expected status): a POST create for payments, a GET of an unknown
-    document for documents (404: rate-limit UpdateItem + GetItem), else the health route."""
+    """(method, path, body, expected status): each window's typical first request.
+
+    payments: a POST create (rate-limit UpdateItem + transaction with the outbox row); documents and
+    passport: a GET of an unknown id (404: rate-limit UpdateItem + GetItem); notifications: the
+    caller's list (UpdateItem + Query); eligibility (Chalice): a check (UpdateItem + the rules);
+    any other window: its health route."""
     if window.name == "payments":
         body = json.dumps({"amount": "12.50", "currency": "GBP", "purpose": "passport fee"}).encode()
         return "POST", "/api/v1/payments", body, 201
     if window.name == "documents":
         return "GET", "/api/v1/docs/01KBENCH0000000000000000AA", b"", 404
+    if window.name == "passport":
+        return "GET", "/api/v1/renewals/01KBENCH0000000000000000AA", b"", 404
+    if window.name == "notifications":
+        return "GET", "/api/v1/notifications", b"", 200
+    if window.name == "eligibility":
+        body = json.dumps(
+            {
+                "full_name": "Ada Lovelace",
+                "date_of_birth": "1990-12-10",
+                "passport_issued_on": "2017-01-01",
+                "passport_expires_on": "2027-01-01",
+            }
+        ).encode()
+        return "POST", "/api/v1/eligibility/check", body, 200
     health = next((r.path for r in window.routes if r.method == "GET" and r.path.endswith("/health")), None)
     if health is None:
         raise LookupError(f"window {window.name} has no GET .../health route to call")
     return "GET", health, b"", 200
 
 
-def build_event(method: str, path: str, body: bytes) -> dict[str, Any]:
-    from hms.apigw import build_v2_event
+def build_event(method: str, path: str, body: bytes, payload_version: str = "2.0") -> dict[str, Any]:
+    from hms.apigw import build_v1_event, build_v2_event
 
     headers = [("content-type", "application/json")] if body else []
-    return build_v2_event(
+    event = build_v2_event(
         method=method,
         path=path,
         route_key=f"{method} {path}",
         headers=headers,
         body=body,
-        claims={"sub": "bench-citizen", "scope": "payments.write payments.read docs.write docs.read"},
+        claims={
+            "sub": "bench-citizen",
+            "scope": "payments.write payments.read docs.write docs.read renewals.read renewals.write "
+            "notifications.read eligibility.check",
+        },
         scopes=None,
     )
+    return build_v1_event(event, resource=path) if payload_version == "1.0" else event
 
 
 def measure_cold(root: Path, runs: int, console: Console) -> tuple[list[Variant], str]:
@@ -285,9 +309,9 @@ def measure_cold(root: Path, runs: int, console: Console) -> tuple[list[Variant]
             env = {**base_env, **w.environment(table_name=table, bucket_name=bucket)}
             env["PYTHONPATH"] = os.pathsep.join([str(root / w.code_dir), str(root / "layers")])
             method, path, body, expect = window_request(w)
-            variants.append(
-                Variant(w.name, f"{method} {path}", w.name, env, build_event(method, path, body), expect)
-            )
+            event = build_event(method, path, body, w.payload_version)
+            entry = "app" if w.framework == "chalice" else "handler"
+            variants.append(Variant(w.name, f"{method} {path}", w.name, env, event, expect, entry))
 
         with console.status("cold start: warming up (one discarded run each)") as status:
             for v in variants:
