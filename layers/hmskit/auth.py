@@ -7,9 +7,12 @@ API Gateway's JWT authorizer verifies the bearer token and hands its claims to t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 
 class AuthError(Exception):
@@ -24,6 +27,19 @@ class Principal:
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+    @property
+    def email(self) -> str | None:
+        """The token's ``email`` claim when it is a usable address the issuer has not marked
+        unverified (``email_verified`` false); else ``None``. Never trust it for identity: ``sub``
+        is the identity."""
+        value = self.claims.get("email")
+        if not isinstance(value, str) or not (3 <= len(value) <= 254) or not _EMAIL.fullmatch(value):
+            return None
+        verified = self.claims.get("email_verified")
+        if verified is False or (isinstance(verified, str) and verified.lower() == "false"):
+            return None
+        return value
 
 
 def _jwt_context(event: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -131,8 +131,21 @@ class EventConsumer:
         """Process an SQS batch event; answer ``{"batchItemFailures": [...]}``."""
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+        from hmskit.observability import logger
+
         def record_handler(record: Any) -> None:
-            self.process(record.body, message_id=record.message_id, context=context)
+            try:
+                self.process(record.body, message_id=record.message_id, context=context)
+            except Exception as exc:
+                # Powertools logs a failed record only at DEBUG: say which message failed, and why,
+                # where operators look (it is retried, then lands in the DLQ)
+                receives = (record.raw_event.get("attributes") or {}).get("ApproximateReceiveCount")
+                logger().warning(
+                    "event message failed; it will be retried, then moved to the DLQ",
+                    extra={"message_id": record.message_id, "receive_count": receives, "error": repr(exc)},
+                    exc_info=not isinstance(exc, (UnroutableEventError, EventInProgressError)),
+                )
+                raise
 
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         response: dict[str, Any] = process_partial_response(  # type: ignore[assignment]
@@ -209,6 +222,7 @@ def dispatch(
         result: dict[str, Any] = relay().relay_stream(event)
         return result
     if kind == "schedule" and relay is not None:
-        done = relay().relay_pending()
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        done = relay().relay_pending(keep_going=(lambda: remaining() > 10_000) if remaining else None)
         return {"published": len(done.published), "failed": len(done.failed)}
     raise UnroutableEventError(f"this window cannot handle a {kind!r} invocation")

@@ -14,8 +14,9 @@ stable across re-publication (the outbox relay may publish an event twice; consu
 it, never on EventBridge's own ``id``), ``correlation_id`` is the request id of the HTTP request that
 caused the event, carried onward by every consumer that publishes in turn.
 
-Compatibility rule: a new version may add optional fields only; consumers parse any stored version
-with the current model (tested against ``events/samples/``). A breaking change is a new type.
+Compatibility rule: a new version may add optional fields only; consumers parse any version, older
+or newer, with their current model (tested against ``events/samples/``). A breaking change is a new
+type.
 """
 
 from __future__ import annotations
@@ -185,8 +186,10 @@ def build(
 
 
 def parse_detail(detail: Mapping[str, Any] | str) -> Event:
-    """Parse an EventBridge ``detail`` of any known version with the CURRENT model of its type.
+    """Parse an EventBridge ``detail`` of any version with the CURRENT model of its type.
 
+    Older versions parse because newer ones only add optional fields; newer ones (a publisher
+    deployed before this consumer) parse because the model ignores the fields it does not know.
     ``ContractError`` (with the reason) when the type is unknown or the fields do not validate.
     """
     try:
@@ -194,8 +197,8 @@ def parse_detail(detail: Mapping[str, Any] | str) -> Event:
         meta = EventMetadata.model_validate(raw.get("metadata"))
     except (ValueError, TypeError, ValidationError) as exc:
         raise ContractError(f"event metadata is invalid: {exc}") from exc
-    if not any(t == meta.type and v >= meta.version for (t, v) in CONTRACTS):
-        raise ContractError(f"unknown event type/version {meta.type} v{meta.version}")
+    # Any version of a known type: a newer one only adds optional fields (the compatibility rule),
+    # which the current model ignores, so a consumer deployed before its publisher keeps working.
     model = current(meta.type)
     try:
         data = model.model_validate(raw.get("data"))

@@ -193,12 +193,24 @@ class OutboxRelay:
         self._store = store
         self._publisher = publisher
 
-    def relay_pending(self, *, limit: int = 100) -> RelayResult:
-        """Publish up to ``limit`` pending items, oldest first."""
-        items, _more = self._store.query_page(
-            OUTBOX_PK, sk_prefix=_SK_PREFIX, limit=limit, newest_first=False
-        )
-        return self._relay(items)
+    def relay_pending(self, *, limit: int = 100, keep_going: Callable[[], bool] | None = None) -> RelayResult:
+        """Publish pending items, oldest first, ``limit`` per page, until the outbox is drained or
+        ``keep_going()`` says stop (the sweep passes "enough Lambda time left").
+
+        Pages move forward by sort key, so rows that keep failing (left for the next run) never
+        block the newer ones behind them.
+        """
+        total = RelayResult()
+        after: str | None = None
+        while True:
+            items, after = self._store.query_page(
+                OUTBOX_PK, sk_prefix=_SK_PREFIX, limit=limit, after_sk=after, newest_first=False
+            )
+            done = self._relay(items)
+            total.published.extend(done.published)
+            total.failed.extend(done.failed)
+            if after is None or (keep_going is not None and not keep_going()):
+                return total
 
     def relay_stream(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """The table stream's batch (``INSERT`` of outbox rows): publish, delete, report failures.

@@ -64,7 +64,7 @@ def test_a_window_child_imports_the_handler_and_builds_real_deps() -> None:
     code = cold.child_code("payments")
 
     assert code.startswith("import time\n_t0 = time.perf_counter()")
-    assert "from payments import handler, bootstrap" in code
+    assert "from payments import handler as _entry, bootstrap" in code
     assert "bootstrap.deps()" in code
     compile(code, "<child>", "exec")
 

@@ -51,12 +51,17 @@ class FakeStore:
         self.items = {(i["pk"], i["sk"]): i for i in items}
         self.deleted: list[str] = []
 
-    def query_page(self, pk: str, *, sk_prefix: str, limit: int, newest_first: bool = True, **_: Any) -> Any:
+    def query_page(
+        self, pk: str, *, sk_prefix: str, limit: int, after_sk: str | None = None, newest_first: bool = True
+    ) -> Any:
         rows = sorted(
             (i for (p, s), i in self.items.items() if p == pk and s.startswith(sk_prefix)),
             key=lambda i: i["sk"],
         )
-        return rows[:limit], None
+        if after_sk is not None:
+            rows = [r for r in rows if r["sk"] > after_sk]
+        page = rows[:limit]
+        return page, (page[-1]["sk"] if len(rows) > limit else None)
 
     def delete(self, pk: str, sk: str) -> None:
         self.items.pop((pk, sk), None)
@@ -135,6 +140,27 @@ def test_the_relay_deletes_only_what_the_bus_accepted() -> None:
     assert entry["Source"] == "hms.payments" and entry["DetailType"] == "PaymentCaptured"
     assert entry["EventBusName"] == "hms"
     assert json.loads(entry["Detail"])["metadata"]["event_id"] == "E000"
+
+
+def test_the_sweep_drains_every_page_and_failing_rows_do_not_block_newer_ones() -> None:
+    store = FakeStore(rows(25))
+    events = FakeEvents(reject={'"fee-0"': 99, '"fee-1"': 99})  # the two oldest never get through
+    relay = OutboxRelay(store, EventPublisher(events, "hms", attempts=1, sleep=no_sleep))  # type: ignore[arg-type]
+
+    result = relay.relay_pending(limit=10)
+
+    assert sorted(result.failed) == ["E000", "E001"]
+    assert len(result.published) == 23
+    assert sorted(i["event_id"] for i in store.items.values()) == ["E000", "E001"]
+
+
+def test_the_sweep_stops_when_time_runs_short() -> None:
+    store = FakeStore(rows(25))
+    relay = OutboxRelay(store, EventPublisher(FakeEvents(), "hms", sleep=no_sleep))  # type: ignore[arg-type]
+
+    result = relay.relay_pending(limit=10, keep_going=lambda: False)
+
+    assert len(result.published) == 10 and len(store.items) == 15
 
 
 def test_the_stream_relay_answers_failures_by_sequence_number() -> None:

@@ -447,7 +447,7 @@ class FakeRelay:
         self.calls.append("stream")
         return {"batchItemFailures": []}
 
-    def relay_pending(self) -> RelayResult:
+    def relay_pending(self, **_: Any) -> RelayResult:
         self.calls.append("sweep")
         return RelayResult(published=["e1", "e2"])
 

@@ -417,3 +417,25 @@ def test_a_malformed_renewal_id_is_refused_and_nothing_is_recorded(
     assert result["statusCode"] == 422
     assert "renewal_id" in body_of(result)["detail"]
     assert repo.added == [] and repo.events == []
+
+
+@pytest.mark.parametrize(
+    ("claims", "expected"),
+    [
+        ({"email": "ada@example.org"}, "ada@example.org"),
+        ({"email": "ada@example.org "}, None),  # not an address the contract takes: left out, not a 422
+        ({"email": "ada@example.org", "email_verified": False}, None),
+        ({"email": "x" * 300 + "@example.org"}, None),
+        ({}, None),
+    ],
+)
+def test_the_token_email_travels_with_the_event_only_when_usable(
+    deps_with_outbox: Deps, repo: SpyRepository, claims: dict[str, Any], expected: str | None
+) -> None:
+    event = http_event("POST", BASE, body={"amount": "5", "purpose": "x"})
+    event["requestContext"]["authorizer"]["jwt"]["claims"].update(claims)
+
+    result = handle(event, LocalContext(), deps_with_outbox)
+
+    assert result["statusCode"] == 201
+    assert repo.events[0].detail()["data"].get("email") == expected

@@ -28,7 +28,7 @@ def create_payment() -> Any:
     deps: bootstrap.Deps = app.deps
     owner = app.principal().sub
 
-    claims = app.principal().claims
+    email = app.principal().email
     correlation_id = app.event.request_context.request_id
 
     def announce(payment: domain.Payment) -> list[Any]:
@@ -36,7 +36,6 @@ def create_payment() -> Any:
             return []
         from hmskit.contracts import PaymentCapturedV1
 
-        email = claims.get("email")
         captured = PaymentCapturedV1(
             payment_id=payment.id,
             owner=payment.owner,
@@ -44,7 +43,7 @@ def create_payment() -> Any:
             currency=payment.currency,
             purpose=payment.purpose,
             renewal_id=payment.renewal_id,
-            email=email if isinstance(email, str) and "@" in email else None,
+            email=email,
             captured_at=payment.created_at,  # type: ignore[arg-type]  # pydantic parses the ISO text
         )
         return [deps.outbox.event(captured, correlation_id=correlation_id)]
