@@ -235,13 +235,13 @@ def _hms(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _submitted(owner: str, version: int) -> dict[str, Any]:
+def _submitted(owner: str, full_name: str) -> dict[str, Any]:
     now = datetime.now(UTC).isoformat()
     return {
         "metadata": {
             "event_id": uuid.uuid4().hex,
             "type": "RenewalSubmitted",
-            "version": version,
+            "version": 1,
             "source": "passport",
             "time": now,
             "correlation_id": "e2e",
@@ -249,79 +249,83 @@ def _submitted(owner: str, version: int) -> dict[str, Any]:
         "data": {
             "renewal_id": uuid.uuid4().hex,
             "owner": owner,
-            "full_name": "Grace Hopper",
+            "full_name": full_name,
             "email": f"{owner}@example.org",
             "submitted_at": now,
-            **({"preferred_language": "en"} if version > 1 else {}),
         },
     }
+
+
+# A consumer bug that only one message triggers, deployed into the stack's copy of the platform layer
+# (test-only: the copy is the e2e stack's own project folder).
+BUG = """
+
+import os as _os
+
+_shipped_process = EventConsumer.process
+
+
+def _process_with_a_bug(self, body, **kw):  # type: ignore[no-untyped-def]
+    if "POISON-E2E" in body and _os.environ.get("HMS_WINDOW") == "notifications":
+        raise RuntimeError("a bug that only this message triggers")
+    return _shipped_process(self, body, **kw)
+
+
+EventConsumer.process = _process_with_a_bug  # type: ignore[method-assign]
+"""
+
+
+def _reloaded(stack: Stack, window: str, restarts: int) -> bool:
+    w = stack.worker(window)
+    return bool(w["restarts"] > restarts and w["state"] == "ready")
 
 
 def test_a_message_the_consumer_cannot_handle_goes_alone_to_the_dlq_and_redrive_completes_it(
     stack: Stack,
 ) -> None:
-    """The realistic case: a publisher already emits RenewalSubmitted v2, notifications only knows
-    v1. That one message fails its retries and waits in the DLQ while v1 traffic flows; once
-    notifications is upgraded, `hms dlq redrive` completes it."""
+    """A consumer bug that one message triggers: that message fails its retries and waits in the
+    DLQ while other traffic flows; once the fix is deployed, `hms dlq redrive` completes it."""
+    consumer = stack.root / "layers" / "hmskit" / "consumer.py"
+    shipped = consumer.read_text()
+    restarts = stack.worker("notifications")["restarts"]
+    consumer.write_text(shipped + BUG)  # deploy the bug (every worker reloads)
+    eventually(lambda: _reloaded(stack, "notifications", restarts), within=30, what="the buggy deploy")
+
     grace = Citizen(stack)
-    newer, older = _submitted(grace.sub, 2), _submitted(grace.sub, 1)
+    poison, fine = _submitted(grace.sub, "POISON-E2E"), _submitted(grace.sub, "Grace Hopper")
     events = _aws(stack, "events")
-    for detail in (newer, older):
-        out = events.put_events(
-            Entries=[
-                {
-                    "Source": "hms.passport",
-                    "DetailType": "RenewalSubmitted",
-                    "Detail": json.dumps(detail),
-                    "EventBusName": "hms",
-                }
-            ]
-        )
+    for detail in (poison, fine):
+        entry = {"Source": "hms.passport", "DetailType": "RenewalSubmitted", "Detail": json.dumps(detail)}
+        out = events.put_events(Entries=[{**entry, "EventBusName": "hms"}])
         assert out["FailedEntryCount"] == 0
 
     eventually(
-        lambda: _dlq_depth(stack, "notifications-RenewalSubmitted") == 1, within=20, what="one DLQ message"
+        lambda: _dlq_depth(stack, "notifications-RenewalSubmitted") == 1, within=30, what="one DLQ message"
     )
     delivered = {n.get("renewal_id") for n in grace.notifications()}
-    assert older["data"]["renewal_id"] in delivered and newer["data"]["renewal_id"] not in delivered
+    assert fine["data"]["renewal_id"] in delivered and poison["data"]["renewal_id"] not in delivered
 
-    listed = _hms(stack, "dlq", "list", "--endpoint", f"http://127.0.0.1:{stack.aws_port}")
+    listed = _hms(stack, "dlq", "list", "notifications-RenewalSubmitted", "--endpoint", stack_endpoint(stack))
     assert listed.returncode == 0, listed.stderr
-    assert "notifications-RenewalSubmitted" in listed.stdout
+    assert poison["metadata"]["event_id"] in listed.stdout
 
-    # upgrade notifications: the contract learns v2 (the worker reloads on the code change)
     restarts = stack.worker("notifications")["restarts"]
-    contracts = stack.root / "layers" / "hmskit" / "contracts.py"
-    contracts.write_text(
-        contracts.read_text()
-        + "\n\nclass RenewalSubmittedV2(RenewalSubmittedV1):\n"
-        + '    """v2 adds the applicant\'s preferred language."""\n\n'
-        + "    VERSION: ClassVar[int] = 2\n"
-        + "    preferred_language: str | None = None\n\n\n"
-        + "CONTRACTS[(RenewalSubmittedV2.TYPE, RenewalSubmittedV2.VERSION)] = RenewalSubmittedV2\n"
-    )
-    eventually(
-        lambda: (
-            stack.worker("notifications")["restarts"] > restarts
-            and stack.worker("notifications")["state"] == "ready"
-        ),
-        within=20,
-        what="notifications reloaded",
-    )
+    consumer.write_text(shipped)  # deploy the fix
+    eventually(lambda: _reloaded(stack, "notifications", restarts), within=30, what="the fixed deploy")
 
     redriven = _hms(
-        stack,
-        "dlq",
-        "redrive",
-        "notifications-RenewalSubmitted",
-        "--endpoint",
-        f"http://127.0.0.1:{stack.aws_port}",
+        stack, "dlq", "redrive", "notifications-RenewalSubmitted", "--endpoint", stack_endpoint(stack)
     )
     assert redriven.returncode == 0, redriven.stderr
 
     eventually(
-        lambda: newer["data"]["renewal_id"] in {n.get("renewal_id") for n in grace.notifications()},
+        lambda: poison["data"]["renewal_id"] in {n.get("renewal_id") for n in grace.notifications()},
         within=15,
         what="the redriven message's notification",
     )
     assert _dlq_depth(stack, "notifications-RenewalSubmitted") == 0
+    assert [n.get("renewal_id") for n in grace.notifications()].count(poison["data"]["renewal_id"]) == 1
+
+
+def stack_endpoint(stack: Stack) -> str:
+    return f"http://127.0.0.1:{stack.aws_port}"
