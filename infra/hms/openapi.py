@@ -281,8 +281,8 @@ with `type`, `title`, `status`, `detail` and `instance`, and where they apply th
 a 500. In AWS, what API Gateway answers itself (its JWT authorizer's 401/403, its throttle's 429, \
 its 10 MB body limit, a function that failed or timed out) is `application/json` \
 `{"message": ...}` (schema `GatewayMessage`); the local gateway answers those as problem+json. A \
-path no route has is 404 and a path with another method 405 with `Allow` (responses `NoRoute` and \
-`MethodNotAllowed`).
+path no route has is 404 (responses `NoRoute`); locally a path with another method is 405 with \
+`Allow` (`MethodNotAllowed`), while API Gateway answers both as 404 `{"message": "Not Found"}`.
 
 **Rate limits.** Per citizen (the token's `sub`, else the client IP), in fixed windows, counted by \
 the window itself: each counted operation gives its limit in `x-hms-rate-limit`. Its successful answers carry \
