@@ -524,7 +524,7 @@ class TemplateGenerator:
             else:
                 event["Auth"] = {"Authorizer": "NONE"}
             events[_event_id(r)] = {"Type": "HttpApi", "Properties": event}
-        return {
+        resource: Resource = {
             "Type": "AWS::Serverless::Function",
             "Properties": {
                 "Description": f"The {w.name} window",
@@ -541,6 +541,11 @@ class TemplateGenerator:
                 "Events": events,
             },
         }
+        if w.framework == "chalice":
+            # functions/<w>/Makefile: the code plus chalice.app only, without Chalice's CLI
+            # dependencies (its own botocore would shadow the runtime's under the runtime's boto3)
+            resource["Metadata"] = {"BuildMethod": "makefile"}
+        return resource
 
     # -- the event bus --------------------------------------------------------------------------
     def event_bus(self) -> Resource:

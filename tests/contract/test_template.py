@@ -288,3 +288,19 @@ def test_each_function_role_reaches_only_its_own_table_and_bucket(
         assert discovery == 1, f"{w.name}: needs exactly one namespace-bound DiscoverInstances statement"
         managed = resources[f"{w.function_id}Role"]["Properties"].get("ManagedPolicyArns", [])
         assert managed == ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
+
+
+def test_chalice_windows_are_built_by_their_makefile_without_chalices_cli_dependencies(
+    platform: Platform, template: dict[str, Any]
+) -> None:
+    chalice = [w for w in platform.windows if w.framework == "chalice"]
+    assert chalice, "the platform hosts a Chalice window"
+    for w in chalice:
+        fn = template["Resources"][w.function_id]
+        assert fn.get("Metadata") == {"BuildMethod": "makefile"}
+        makefile = (ROOT / w.code_dir / "Makefile").read_text()
+        assert f"build-{w.function_id}:" in makefile  # the target `sam build` runs
+        assert "--no-deps" in makefile
+    for w in platform.windows:
+        if w.framework != "chalice":
+            assert "Metadata" not in template["Resources"][w.function_id]
