@@ -129,12 +129,12 @@ def bus_event(data: EventData, source: str, correlation_id: str | None = None) -
     )
 
 
-def payment(renewal_id: str, owner: str = "alice") -> Event:
+def payment(renewal_id: str, owner: str = "alice", amount: str = "130.00", currency: str = "USD") -> Event:
     data = PaymentCapturedV1(
         payment_id=new_id(),
         owner=owner,
-        amount="75.00",
-        currency="USD",
+        amount=amount,  # the default renewal fee unless told
+        currency=currency,
         purpose="passport renewal fee",
         renewal_id=renewal_id,
         captured_at=datetime(2027, 1, 15, 9, tzinfo=UTC),
@@ -221,6 +221,7 @@ def test_the_renewal_reads_back_through_get_and_list(deps: Deps, clock: FakeCloc
 
     assert got["statusCode"] == 200
     assert body_of(got)["passport_number"] == "*****4567"
+    assert body_of(got)["fee"] == {"amount": "130.00", "currency": "USD"}
     assert [i["id"] for i in listed["items"] + rest["items"]] == [second, first]
     assert rest["next_cursor"] is None
     assert handle(http_event("GET", f"{BASE}/{first}", sub="bob"), LocalContext(), deps)["statusCode"] == 404
@@ -342,6 +343,23 @@ def test_a_payment_for_another_citizens_renewal_changes_nothing(
 
     assert deps.renewals.get("alice", renewal_id) == before
     assert [e.type for e in outbox_events(table)] == ["RenewalSubmitted"]
+
+
+def test_only_a_payment_of_the_fee_moves_the_renewal_on_the_real_table(
+    deps: Deps, clock: FakeClock, table: str
+) -> None:
+    renewal_id = submitted_id(deps, clock)
+    before = deps.renewals.get("alice", renewal_id)
+    fee = payment(renewal_id)
+
+    assert deliver(deps, payment(renewal_id, amount="0.01"), payment(renewal_id, currency="GBP")) == []
+    assert deps.renewals.get("alice", renewal_id) == before
+    assert deliver(deps, fee, photo(renewal_id)) == []
+
+    done = deps.renewals.get("alice", renewal_id)
+    assert done is not None
+    assert (done.status, done.payment_id) == ("ready_for_review", fee.data.payment_id)  # type: ignore[attr-defined]
+    assert len([e for e in outbox_events(table) if e.type == "RenewalReadyForReview"]) == 1
 
 
 class Interleaving(DynamoRenewalRepository):

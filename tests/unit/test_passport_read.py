@@ -126,6 +126,29 @@ def test_the_owner_reads_the_renewal_with_its_status_and_a_masked_passport_numbe
     assert {"payment_id", "photo_document_id", "submitted_at", "updated_at", "paid_at"} <= body.keys()
 
 
+def test_the_renewal_shows_the_fee_to_pay_in_every_answer(deps: Deps, clock: FakeClock) -> None:
+    clock.advance(0.005)
+    submitted = call(deps, "POST", BASE, body=BODY, sub="alice")
+    renewal_id = body_of(submitted)["id"]
+
+    got = body_of(call(deps, "GET", f"{BASE}/{renewal_id}", route=f"{BASE}/{{id}}", sub="alice"))
+    listed = body_of(call(deps, "GET", BASE, sub="alice"))
+
+    fee = {"amount": "130.00", "currency": "USD"}  # the default, a decimal string, never a number
+    assert body_of(submitted)["fee"] == got["fee"] == listed["items"][0]["fee"] == fee
+
+
+def test_the_fee_shown_is_the_windows_setting(deps: Deps, clock: FakeClock) -> None:
+    from passport.bootstrap import parse_fee
+
+    deps.renewal_fee = parse_fee("75.5 GBP")
+    renewal_id = submit(deps, clock, "alice")
+
+    got = body_of(call(deps, "GET", f"{BASE}/{renewal_id}", route=f"{BASE}/{{id}}", sub="alice"))
+
+    assert got["fee"] == {"amount": "75.50", "currency": "GBP"}
+
+
 def test_another_citizen_gets_404_for_a_renewal_that_exists(deps: Deps, clock: FakeClock) -> None:
     renewal_id = submit(deps, clock, "alice")
 

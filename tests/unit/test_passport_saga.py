@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -33,7 +34,7 @@ from hmskit.store import TableStore
 from passport import domain
 from passport.adapters import InMemoryRenewalRepository
 from passport.bootstrap import Deps
-from passport.domain import Address, Renewal
+from passport.domain import Address, Fee, Renewal
 from passport.handler import handle
 
 CAPTURED_AT = datetime(2027, 1, 15, 9, 0, tzinfo=UTC)
@@ -109,12 +110,19 @@ def bus_event(data: EventData, source: str, correlation_id: str | None = None) -
     )
 
 
-def payment(renewal_id: str | None, owner: str = "alice", payment_id: str | None = None, **kw: Any) -> Event:
+def payment(
+    renewal_id: str | None,
+    owner: str = "alice",
+    payment_id: str | None = None,
+    amount: str = "130.00",  # the default renewal fee
+    currency: str = "USD",
+    **kw: Any,
+) -> Event:
     data = PaymentCapturedV1(
         payment_id=payment_id or new_id(),
         owner=owner,
-        amount="75.00",
-        currency="USD",
+        amount=amount,
+        currency=currency,
         purpose="passport renewal fee",
         renewal_id=renewal_id,
         captured_at=CAPTURED_AT,
@@ -343,6 +351,144 @@ def test_an_event_type_passport_does_not_consume_fails_only_its_message(
     assert repo.items[("alice", rid)].status == "paid"
 
 
+# -- only the renewal fee pays a renewal -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency"),
+    [("0.01", "USD"), ("129.99", "USD"), ("130.01", "USD"), ("260.00", "USD"), ("0", "USD")],
+    ids=["a-cent", "a-cent-short", "a-cent-over", "double", "zero"],
+)
+def test_a_payment_of_another_amount_is_acknowledged_and_does_not_move_the_renewal(
+    deps: Deps, repo: InMemoryRenewalRepository, amount: str, currency: str
+) -> None:
+    rid = renewal(repo)
+    untouched = repo.items[("alice", rid)]
+
+    assert deliver(deps, payment(rid, amount=amount, currency=currency)) == []  # acknowledged, not retried
+
+    assert repo.items[("alice", rid)] == untouched
+    assert repo.outbox == []
+
+
+@pytest.mark.parametrize("currency", ["GBP", "EUR", "CAD"])
+def test_a_payment_of_the_fees_amount_in_another_currency_does_not_move_the_renewal(
+    deps: Deps, repo: InMemoryRenewalRepository, currency: str
+) -> None:
+    rid = renewal(repo)
+    untouched = repo.items[("alice", rid)]
+
+    assert deliver(deps, payment(rid, amount="130.00", currency=currency)) == []
+
+    assert repo.items[("alice", rid)] == untouched
+
+
+def test_a_wrong_payment_is_logged_with_what_was_paid_and_what_is_due(
+    deps: Deps, repo: InMemoryRenewalRepository, caplog: pytest.LogCaptureFixture
+) -> None:
+    rid = renewal(repo)
+    cent = payment(rid, amount="0.01")
+
+    with caplog.at_level("WARNING"):
+        assert deliver(deps, cent) == []
+
+    said = "\n".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert cent.data.payment_id in said  # type: ignore[attr-defined]
+    assert "0.01 USD" in said and "130.00 USD" in said and rid in said
+
+
+def test_the_fee_paid_after_a_wrong_payment_moves_the_renewal(
+    deps: Deps, repo: InMemoryRenewalRepository
+) -> None:
+    rid = renewal(repo)
+    cent, euros, fee = payment(rid, amount="0.01"), payment(rid, currency="EUR"), payment(rid)
+
+    assert deliver(deps, cent) == []
+    assert deliver(deps, euros) == []
+    assert repo.items[("alice", rid)].status == "submitted"
+    assert deliver(deps, fee) == []
+
+    paid = repo.items[("alice", rid)]
+    assert (paid.status, paid.payment_id) == ("paid", fee.data.payment_id)  # type: ignore[attr-defined]
+
+
+def test_a_wrong_payment_after_the_fee_changes_nothing(deps: Deps, repo: InMemoryRenewalRepository) -> None:
+    rid = renewal(repo)
+    fee = payment(rid)
+    deliver(deps, fee, photo(rid))
+    done = repo.items[("alice", rid)]
+
+    assert deliver(deps, payment(rid, amount="0.01")) == []
+
+    assert repo.items[("alice", rid)] == done
+    assert done.payment_id == fee.data.payment_id  # type: ignore[attr-defined]
+    assert len(ready_events(repo)) == 1
+
+
+def test_a_wrong_payment_and_a_photo_in_one_batch_leave_the_renewal_waiting_for_the_fee(
+    deps: Deps, repo: InMemoryRenewalRepository
+) -> None:
+    rid = renewal(repo)
+
+    assert deliver(deps, payment(rid, amount="1.00"), photo(rid)) == []
+
+    assert repo.items[("alice", rid)].status == "photo_received"
+    assert ready_events(repo) == []
+    assert deliver(deps, payment(rid)) == []
+    assert repo.items[("alice", rid)].status == "ready_for_review"
+
+
+@pytest.mark.parametrize("amount", ["130", "130.0", "130.00", "130.000"])
+def test_the_fee_is_compared_as_a_decimal_whatever_its_places(
+    deps: Deps, repo: InMemoryRenewalRepository, amount: str
+) -> None:
+    rid = renewal(repo)
+
+    assert deliver(deps, payment(rid, amount=amount)) == []
+
+    assert repo.items[("alice", rid)].status == "paid"
+
+
+def test_the_configured_fee_is_the_one_that_pays(deps: Deps, repo: InMemoryRenewalRepository) -> None:
+    deps.renewal_fee = Fee(Decimal("75.50"), "GBP")
+    rid = renewal(repo)
+
+    assert deliver(deps, payment(rid)) == []  # the default fee is not this window's fee
+    assert repo.items[("alice", rid)].status == "submitted"
+    assert deliver(deps, payment(rid, amount="75.50", currency="USD")) == []
+    assert repo.items[("alice", rid)].status == "submitted"
+    assert deliver(deps, payment(rid, amount="75.5", currency="GBP")) == []
+    assert repo.items[("alice", rid)].status == "paid"
+
+
+def test_record_payment_refuses_a_float_amount(repo: InMemoryRenewalRepository) -> None:
+    rid = renewal(repo)
+    outbox = Outbox(TableStore(None, "unused"), window="passport", new_id=new_id, now=FakeClock().now)
+
+    with pytest.raises(TypeError, match="Decimal"):
+        domain.record_payment(
+            repo,
+            outbox,
+            owner="alice",
+            renewal_id=rid,
+            payment_id=new_id(),
+            amount=130.0,  # type: ignore[arg-type]
+            currency="USD",
+            fee=Fee(Decimal("130.00"), "USD"),
+            paid_at="2027-01-15T09:00:00.000+00:00",
+            correlation_id=None,
+            now_iso=lambda: "2027-01-15T09:00:00.000+00:00",
+        )
+    assert repo.items[("alice", rid)].status == "submitted"
+
+
+def test_a_fee_is_never_a_float() -> None:
+    with pytest.raises(TypeError, match="Decimal"):
+        Fee(130.0, "USD")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Decimal"):
+        Fee(Decimal("130.00"), "USD").paid_by(130.0, "USD")  # type: ignore[arg-type]
+
+
 # -- concurrency: a step that read a renewal another step changed before it wrote -------------------
 
 
@@ -428,6 +574,9 @@ def test_record_payment_gives_up_after_the_bounded_attempts() -> None:
             owner="alice",
             renewal_id=rid,
             payment_id=new_id(),
+            amount=Decimal("130.00"),
+            currency="USD",
+            fee=Fee(Decimal("130.00"), "USD"),
             paid_at="2027-01-15T09:00:00.000+00:00",
             correlation_id=None,
             now_iso=lambda: "2027-01-15T09:00:00.000+00:00",

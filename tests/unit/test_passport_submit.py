@@ -195,6 +195,7 @@ def test_a_submitted_renewal_is_202_with_its_location_and_is_stored(
     assert body == {
         "id": body["id"],
         "status": "submitted",
+        "fee": {"amount": "130.00", "currency": "USD"},  # what to pay (the default fee)
         "full_name": "Alice Example",
         "date_of_birth": "1990-04-01",
         "passport_number": "*****4567",

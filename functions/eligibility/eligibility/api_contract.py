@@ -34,7 +34,10 @@ class Decision(BaseModel):
 
     allowed: bool
     reasons: list[Reason] = Field(description="empty when allowed")
-    checked_on: date = Field(description="the day the rules were applied (today, UTC)")
+    checked_on: date = Field(
+        description="the day the rules were applied: today's date in the service time zone "
+        "(the window's setting, UTC by default)"
+    )
 
 
 OPERATIONS = {

@@ -3,18 +3,64 @@
 The boto3 DynamoDB client (the only client: the window's table holds its rate-limit counters) is
 built on the first request that needs it, then reused by every warm request. A health check never
 builds it, nor imports boto3. boto3 finds a local emulator through ``AWS_ENDPOINT_URL``.
+
+The window's own setting, read here beside ``hmskit.settings`` (which every window shares):
+
+- ``HMS_TIMEZONE``: the service time zone, an IANA name (``Europe/London``, ``America/New_York``);
+  ``UTC`` when unset or blank. "Today" for the rules is the civil date there at the clock's instant,
+  so an applicant at 00:30 on their 16th birthday (service time) is 16. An unknown or malformed
+  name stops the window at its first invocation with a ``SettingsError`` naming the variable.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from hmskit.clock import Clock, SystemClock
 from hmskit.ratelimit import Counter, FixedWindowRateLimiter
-from hmskit.settings import WindowSettings, load_settings
+from hmskit.settings import SettingsError, WindowSettings, load_settings
+
+TIMEZONE_VARIABLE = "HMS_TIMEZONE"
+DEFAULT_TIMEZONE = "UTC"
+
+
+def parse_timezone(name: str) -> tzinfo:
+    """The IANA time zone ``name`` (``zoneinfo``); ``ValueError`` saying what is wrong otherwise.
+
+    ``UTC`` needs no time zone database; any other name is looked up in the system's, else in the
+    ``tzdata`` package's. Surrounding whitespace is ignored; the name is case-sensitive."""
+    key = name.strip()
+    if key == DEFAULT_TIMEZONE:
+        return UTC
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(key)
+    except ZoneInfoNotFoundError:
+        raise ValueError(
+            f"{name!r} is not an IANA time zone name (e.g. 'Europe/London', 'America/New_York', "
+            "'UTC'); if it is one, this runtime has no time zone database: package tzdata"
+        ) from None
+    except ValueError as exc:  # a path, an empty or otherwise malformed key
+        raise ValueError(f"{name!r} is not an IANA time zone name: {exc}") from None
+
+
+def timezone_from_env(environ: Mapping[str, str]) -> tzinfo:
+    """``HMS_TIMEZONE`` (``UTC`` when unset or blank); ``SettingsError`` on a bad value."""
+    name = environ.get(TIMEZONE_VARIABLE, "")
+    if not name.strip():
+        return UTC
+    try:
+        return parse_timezone(name)
+    except ValueError as exc:
+        raise SettingsError(
+            f"invalid window settings from the environment: {TIMEZONE_VARIABLE}: {exc}"
+        ) from exc
 
 
 @dataclass
@@ -22,10 +68,12 @@ class Deps:
     settings: WindowSettings
     rate_limiter: FixedWindowRateLimiter | None
     clock: Clock = field(default_factory=SystemClock)
+    timezone: tzinfo = UTC  # the service time zone: where "today" is
 
     def today(self) -> date:
-        """Today's date in UTC, from the injected clock (the rules never ask the system)."""
-        return datetime.fromtimestamp(self.clock.now(), UTC).date()
+        """Today's civil date in the service time zone, at the injected clock's instant (the rules
+        never ask the system)."""
+        return datetime.fromtimestamp(self.clock.now(), self.timezone).date()
 
 
 def build(
@@ -34,6 +82,7 @@ def build(
     dynamodb: Any = None,
     counter: Counter | None = None,
     clock: Clock | None = None,
+    timezone: tzinfo = UTC,
 ) -> Deps:
     """Deps from settings and either a DynamoDB client or a ready ``counter`` (tests: in-memory)."""
     clock = clock or SystemClock()
@@ -46,11 +95,13 @@ def build(
 
             counter = TableStore(dynamodb, settings.table_name)
         limiter = FixedWindowRateLimiter(counter, settings.rate_limit, clock)
-    return Deps(settings=settings, rate_limiter=limiter, clock=clock)
+    return Deps(settings=settings, rate_limiter=limiter, clock=clock, timezone=timezone)
 
 
 @functools.cache
 def deps() -> Deps:
+    settings = load_settings()
+    timezone = timezone_from_env(os.environ)  # a bad name stops the window before any client is built
     import boto3
 
-    return build(load_settings(), dynamodb=boto3.client("dynamodb"))
+    return build(settings, dynamodb=boto3.client("dynamodb"), timezone=timezone)

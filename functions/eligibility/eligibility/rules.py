@@ -1,5 +1,8 @@
 """Passport renewal eligibility: plain functions over an ``Application`` and today's date.
 
+"Today" is a civil date, given by the caller (the window: the date in the service time zone,
+``HMS_TIMEZONE``, at the clock's instant); the rules never ask a clock or a time zone.
+
 Every failing rule is reported, in this order (the order of ``RULES``); an application is allowed
 when none fails.
 

@@ -20,7 +20,8 @@ from passport.models import MAX_NAME_CHANGE_DOCUMENTS, SubmitRenewal
 BASE = "/api/v1/renewals"
 DESCRIPTION = (
     "Passport renewals: submitted once eligibility allows them, then moved to `ready_for_review` by "
-    "the fee's payment and the photo's upload (in either order)."
+    "the fee's payment and the photo's upload (in either order). Only a payment of exactly the "
+    "renewal's `fee` (amount and currency) pays it."
 )
 # What the handler parses by hand (passport.handler.list_renewals): kept equal by a contract test.
 DEFAULT_LIMIT, MAX_LIMIT, MAX_CURSOR = 20, 100, 512
@@ -59,11 +60,26 @@ class Address(BaseModel):
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
 
 
+class Fee(BaseModel):
+    """The renewal fee (the window's setting, the same for every renewal)."""
+
+    amount: str = Field(
+        pattern=r"^[0-9]{1,9}(\.[0-9]{1,3})?$",
+        description="a decimal string with the currency's minor-unit places (`130.00`), never a float",
+    )
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
+
+
 class Renewal(BaseModel):
     """A renewal, as its owner sees it. The passport number is masked: the full number never leaves."""
 
     id: Id
     status: Status
+    fee: Fee = Field(
+        description="what to pay: one payment (`POST /api/v1/payments`) of exactly this amount and "
+        "currency, with this renewal's id as `renewal_id`, moves it on; a payment of any other "
+        "amount or currency is ignored (the renewal keeps waiting for the fee)"
+    )
     full_name: str
     date_of_birth: date
     passport_number: str = Field(
@@ -152,6 +168,11 @@ OPERATIONS = {
     ("GET", f"{BASE}/{{id}}"): Operation(
         operation_id="getRenewal",
         summary="Get one of the caller's renewals",
+        description=(
+            "The renewal and its `status`, with the `fee` to pay: a payment of exactly that amount "
+            "and currency naming the renewal (`renewal_id`) moves it to `paid` (or, after the photo, "
+            "to `ready_for_review`). A payment of any other amount or currency does not."
+        ),
         params={"id": "the renewal's id"},
         response=Renewal,
         errors={404: "No renewal with this id belongs to the caller (another citizen's is 404 too)."},

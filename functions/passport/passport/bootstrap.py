@@ -4,14 +4,24 @@ Built lazily, so a GET never pays for them: the A2A client and its discovery (fi
 event consumer and its deduplicator (first SQS batch), the EventBridge client of the outbox relay
 (first stream batch or sweep). boto3 finds a local emulator through ``AWS_ENDPOINT_URL``; nothing
 here plumbs an endpoint.
+
+The window's own setting, read here beside ``hmskit.settings`` (which every window shares):
+
+- ``HMS_RENEWAL_FEE``: the renewal fee, ``AMOUNT CURRENCY`` (``"130.00 USD"``, the default when
+  unset or blank). The amount is plain decimal notation greater than 0, with no more decimal places
+  than the currency's minor unit; the currency an ISO 4217 code in capitals. Anything else stops
+  the window at its first invocation with a ``SettingsError`` naming the variable.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import os
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from hmskit.clock import Clock, SystemClock
@@ -19,15 +29,62 @@ from hmskit.idempotency import Idempotency
 from hmskit.ids import new_id
 from hmskit.outbox import Outbox, OutboxRelay, relay_factory
 from hmskit.ratelimit import FixedWindowRateLimiter
-from hmskit.settings import WindowSettings, load_settings
+from hmskit.settings import SettingsError, WindowSettings, load_settings
 from hmskit.store import TableStore
 from passport.adapters import A2ACaller, A2AEligibility, DynamoRenewalRepository
-from passport.domain import EligibilityChecker, EventFactory, RenewalRepository
+from passport.currencies import MINOR_UNITS
+from passport.domain import EligibilityChecker, EventFactory, Fee, RenewalRepository
 
 if TYPE_CHECKING:
     from hmskit.consumer import EventConsumer, EventDeduplicator, InMemoryDeduplicator
 
 WINDOW = "passport"  # the events' source (hms.passport), whatever the deployment calls the function
+
+RENEWAL_FEE_VARIABLE = "HMS_RENEWAL_FEE"
+DEFAULT_RENEWAL_FEE = "130.00 USD"
+# Plain decimal notation, as the events' Money (at most 9 digits, 3 places), one space, a code.
+_FEE = re.compile(r"(?P<amount>[0-9]{1,9}(?:\.[0-9]{1,3})?) (?P<currency>[A-Z]{3})")
+
+
+def parse_fee(text: str) -> Fee:
+    """``"130.00 USD"`` as a ``Fee``; ``ValueError`` saying what is wrong otherwise.
+
+    Strict: the amount in plain decimal notation (no sign, exponent, separators or float), greater
+    than 0, with no more decimal places than the currency's minor unit (padded to them: ``"130 USD"``
+    is 130.00 USD); one space; an ISO 4217 currency code in capitals."""
+    match = _FEE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(
+            f"{text!r} is not AMOUNT CURRENCY: a plain decimal amount, one space and an ISO 4217 "
+            f"code in capitals, e.g. {DEFAULT_RENEWAL_FEE!r}"
+        )
+    currency = match["currency"]
+    places = MINOR_UNITS.get(currency)
+    if places is None:
+        raise ValueError(f"{text!r}: {currency!r} is not an ISO 4217 currency code")
+    amount = Decimal(match["amount"])
+    if amount <= 0:
+        raise ValueError(f"{text!r}: the fee must be greater than 0")
+    exponent = amount.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > places:
+        raise ValueError(f"{text!r}: {currency} amounts have at most {places} decimal places")
+    return Fee(amount.quantize(Decimal(1).scaleb(-places)), currency)
+
+
+DEFAULT_FEE = parse_fee(DEFAULT_RENEWAL_FEE)
+
+
+def renewal_fee_from_env(environ: Mapping[str, str]) -> Fee:
+    """``HMS_RENEWAL_FEE`` (the default when unset or blank); ``SettingsError`` on a bad value."""
+    text = environ.get(RENEWAL_FEE_VARIABLE, "")
+    if not text.strip():
+        return DEFAULT_FEE
+    try:
+        return parse_fee(text)
+    except ValueError as exc:
+        raise SettingsError(
+            f"invalid window settings from the environment: {RENEWAL_FEE_VARIABLE}: {exc}"
+        ) from exc
 
 
 @dataclass
@@ -41,6 +98,7 @@ class Deps:
     dedupe_factory: Callable[[], EventDeduplicator | InMemoryDeduplicator]
     clock: Clock = field(default_factory=SystemClock)
     relay_factory: Callable[[], OutboxRelay] | None = None  # None: no bus, this deployment cannot relay
+    renewal_fee: Fee = DEFAULT_FEE  # what a payment must be, exactly, to pay a renewal
     _consumer: EventConsumer | None = field(default=None, init=False, repr=False)
 
     def new_id(self) -> str:
@@ -54,7 +112,7 @@ class Deps:
         if self._consumer is None:
             from passport.consumers import RenewalSaga
 
-            saga = RenewalSaga(self.renewals, self.events, now_iso=self.now_iso)
+            saga = RenewalSaga(self.renewals, self.events, fee=self.renewal_fee, now_iso=self.now_iso)
             self._consumer = saga.consumer(self.dedupe_factory())
         return self._consumer
 
@@ -70,6 +128,7 @@ def build(
     dynamodb: Any,
     clock: Clock | None = None,
     a2a: A2ACaller | None = None,
+    renewal_fee: Fee = DEFAULT_FEE,
 ) -> Deps:
     """The window's dependencies; ``a2a`` replaces the discovered A2A client (tests)."""
     clock = clock or SystemClock()
@@ -102,11 +161,14 @@ def build(
         dedupe_factory=dedupe,
         clock=clock,
         relay_factory=relay_factory(store, settings.event_bus),
+        renewal_fee=renewal_fee,
     )
 
 
 @functools.cache
 def deps() -> Deps:
+    settings = load_settings()
+    fee = renewal_fee_from_env(os.environ)  # a bad value stops the window before any client is built
     import boto3
 
-    return build(load_settings(), dynamodb=boto3.client("dynamodb"))
+    return build(settings, dynamodb=boto3.client("dynamodb"), renewal_fee=fee)

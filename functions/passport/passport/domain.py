@@ -6,8 +6,13 @@ as events from other windows, in either order. Its status follows from what it h
     submitted ──PaymentCaptured──> paid ──────────DocumentUploaded(photo)──> ready_for_review
         └──DocumentUploaded(photo)──> photo_received ──PaymentCaptured──────────┘
 
-Each step happens once: the first payment and the first photo are recorded, later ones are logged
-and ignored (a citizen who paid twice is refunded by payments, not here). Reaching
+Only a payment of exactly the renewal fee (``Fee``, the window's setting ``HMS_RENEWAL_FEE``) pays
+a renewal: the same currency and the same amount, compared as ``Decimal`` (never float). A payment
+of any other amount or currency naming the renewal is logged and ignored; it leaves the renewal
+waiting for a payment of the fee (refunding it is payments' business, not here).
+
+Each step happens once: the first payment of the fee and the first photo are recorded, later ones
+are logged and ignored (a citizen who paid twice is refunded by payments, not here). Reaching
 ``ready_for_review`` emits ``RenewalReadyForReview`` in the same transaction as the state change.
 
 Steps are optimistic: read, decide, write only if the renewal is still what was read (the
@@ -21,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
@@ -137,6 +143,30 @@ class Address:
         }
 
 
+@dataclass(frozen=True)
+class Fee:
+    """The renewal fee: what one payment naming a renewal must be, exactly, to pay it."""
+
+    amount: Decimal
+    currency: str  # ISO 4217
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):  # money is never a float, anywhere
+            raise TypeError(f"a fee's amount must be a Decimal, got {type(self.amount).__name__}")
+
+    def paid_by(self, amount: Decimal, currency: str) -> bool:
+        """Whether a payment of ``amount`` ``currency`` is exactly this fee (``130.0`` is ``130.00``)."""
+        if not isinstance(amount, Decimal):
+            raise TypeError(f"a payment's amount must be a Decimal, got {type(amount).__name__}")
+        return currency == self.currency and amount == self.amount
+
+    def public(self) -> dict[str, str]:
+        return {"amount": str(self.amount), "currency": self.currency}
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"
+
+
 def mask(passport_number: str) -> str:
     """Every character but the last 4 as ``*``: enough for the citizen to recognise the passport."""
     return "*" * max(0, len(passport_number) - 4) + passport_number[-4:]
@@ -165,11 +195,13 @@ class Renewal:
     photo_received_at: str | None = None
     ready_for_review_at: str | None = None
 
-    def public(self) -> dict[str, object]:
-        """The citizen's view. The passport number is masked: the full number never leaves."""
+    def public(self, fee: Fee) -> dict[str, object]:
+        """The citizen's view, with the ``fee`` to pay. The passport number is masked: the full
+        number never leaves."""
         return {
             "id": self.id,
             "status": self.status,
+            "fee": fee.public(),
             "full_name": self.full_name,
             "date_of_birth": self.date_of_birth,
             "passport_number": mask(self.passport_number),
@@ -214,6 +246,7 @@ class Outcome(StrEnum):
     READY = "ready"  # the step completed the renewal: ready_for_review, event emitted
     DUPLICATE = "duplicate"  # this very step was already recorded
     SUPERSEDED = "superseded"  # another payment (or photo) was recorded first; ignored
+    NOT_THE_FEE = "not_the_fee"  # a payment of another amount or currency than the fee; ignored
     UNKNOWN_RENEWAL = "unknown_renewal"  # no such renewal for the event's owner; ignored
 
 
@@ -319,16 +352,26 @@ def record_payment(
     owner: str,
     renewal_id: str,
     payment_id: str,
+    amount: Decimal,
+    currency: str,
+    fee: Fee,
     paid_at: str,
     correlation_id: str | None,
     now_iso: Callable[[], str],
     attempts: int = MAX_STEP_ATTEMPTS,
 ) -> Outcome:
-    """Saga step: the renewal's fee is paid (``PaymentCaptured`` naming the renewal)."""
+    """Saga step: the renewal's fee is paid (``PaymentCaptured`` naming the renewal).
+
+    Only a payment of exactly ``fee`` counts; any other is ``NOT_THE_FEE`` and changes nothing, so a
+    payment of the fee arriving later still pays the renewal."""
+    if not isinstance(amount, Decimal):
+        raise TypeError(f"a payment's amount must be a Decimal, got {type(amount).__name__}")
 
     def step(renewal: Renewal) -> Renewal | Outcome:
         if renewal.payment_id == payment_id:
             return Outcome.DUPLICATE
+        if not fee.paid_by(amount, currency):
+            return Outcome.NOT_THE_FEE
         if renewal.payment_id is not None:
             return Outcome.SUPERSEDED
         return replace(renewal, payment_id=payment_id, paid_at=paid_at)

@@ -85,7 +85,7 @@ def submit_renewal() -> Any:
             metrics().add_metric(name="RenewalRefused", unit="Count", value=1)
             raise _refused(exc) from exc
         metrics().add_metric(name="RenewalSubmitted", unit="Count", value=1)
-        return json_response(202, renewal.public(), {"Location": f"{BASE}/{renewal.id}"})
+        return json_response(202, renewal.public(deps.renewal_fee), {"Location": f"{BASE}/{renewal.id}"})
 
     return app.idempotent(request.model_dump(mode="json"), submit)
 
@@ -97,8 +97,10 @@ def _looks_like_email(value: str) -> bool:
 
 @app.get(f"{BASE}/{{id}}")
 def get_renewal(id: str) -> Any:
-    renewal = domain.get_renewal(app.deps.renewals, owner=app.principal().sub, renewal_id=id)
-    return json_response(200, renewal.public())
+    """The caller's renewal, with the ``fee`` to pay (a payment of exactly it, naming the renewal)."""
+    deps: bootstrap.Deps = app.deps
+    renewal = domain.get_renewal(deps.renewals, owner=app.principal().sub, renewal_id=id)
+    return json_response(200, renewal.public(deps.renewal_fee))
 
 
 @app.get(BASE)
@@ -115,8 +117,10 @@ def list_renewals() -> Any:
     cursor = query.get("cursor") or None
     if cursor is not None and len(cursor) > MAX_CURSOR:
         raise BadRequestError(f"invalid query: cursor: at most {MAX_CURSOR} characters")
-    page = domain.list_renewals(app.deps.renewals, owner=app.principal().sub, limit=limit, cursor=cursor)
-    return json_response(200, {"items": [r.public() for r in page.items], "next_cursor": page.cursor})
+    deps: bootstrap.Deps = app.deps
+    page = domain.list_renewals(deps.renewals, owner=app.principal().sub, limit=limit, cursor=cursor)
+    items = [r.public(deps.renewal_fee) for r in page.items]
+    return json_response(200, {"items": items, "next_cursor": page.cursor})
 
 
 @app.get(f"{BASE}/health", rate_limited=False)
