@@ -18,7 +18,8 @@ Optional refinements (all keys beside the seed's are optional):
       - {method: GET,  path: /api/v1/payments/{id}, scopes: [payments.read]}
       - {method: GET,  path: /api/v1/payments/health, scopes: [], rate_limited: false}
     throttle: {rate: 50, burst: 100}   # aggregate API Gateway throttle for these routes (all callers)
-    window: {framework: powertools, timeout: 10, memory: 256, bucket: false, email: false, payload: "2.0"}
+    window: {framework: powertools, timeout: 10, memory: 256, bucket: false, email: false, payload: "2.0",
+             environment: {HMS_SOMETHING: "value"}}
 
 Every error names the file, the field and the reason (``ManifestError``).
 """
@@ -88,6 +89,20 @@ class Throttle(_Strict):
     burst: int = Field(gt=0, le=100_000, strict=True)
 
 
+PLATFORM_SETTINGS = frozenset(
+    {
+        "HMS_WINDOW",
+        "HMS_TABLE_NAME",
+        "HMS_BUCKET_NAME",
+        "HMS_RATE_LIMIT",
+        "HMS_EVENT_BUS",
+        "HMS_NAMESPACE",
+        "HMS_SERVICES",
+        "HMS_EMAIL_SENDER",
+    }
+)
+
+
 class WindowOptions(_Strict):
     framework: Literal["powertools", "chalice"] = "powertools"
     timeout: int = Field(default=10, ge=1, le=29, strict=True, description="seconds (API Gateway caps at 30)")
@@ -95,6 +110,22 @@ class WindowOptions(_Strict):
     bucket: StrictBool = False
     email: StrictBool = Field(default=False, description="the window sends email (SES)")
     payload: Literal["2.0", "1.0"] | None = None
+    environment: dict[str, str] = Field(
+        default_factory=dict,
+        description="the window's own settings (HMS_*), the same in the template and under hms up",
+    )
+
+    @field_validator("environment")
+    @classmethod
+    def _own_settings(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, text in value.items():
+            if not re.fullmatch(r"HMS_[A-Z][A-Z0-9_]*", key):
+                raise ValueError(f"{key!r}: a window setting is named HMS_ + upper-case letters, digits, _")
+            if key in PLATFORM_SETTINGS:
+                raise ValueError(f"{key!r} is set by the platform and cannot be overridden")
+            if not isinstance(text, str) or len(text) > 1024:
+                raise ValueError(f"{key!r}: the value must be a string of at most 1024 characters")
+        return value
 
     @property
     def payload_version(self) -> str:

@@ -54,6 +54,7 @@ class Window:
     bucket: bool
     code_dir: str  # relative to the project root
     email: bool = False
+    settings: tuple[tuple[str, str], ...] = ()  # the manifest's window.environment (HMS_*)
 
     @property
     def title(self) -> str:
@@ -97,7 +98,8 @@ class Window:
         Names are strings locally and CloudFormation references in the template. ``event_bus`` is
         given only to windows that publish, ``email_sender`` only to windows with ``email: true``.
         """
-        env: dict[str, Any] = {
+        env: dict[str, Any] = dict(self.settings)
+        env |= {
             "HMS_WINDOW": self.name,
             "HMS_TABLE_NAME": table_name,
             "POWERTOOLS_SERVICE_NAME": self.name,
@@ -217,6 +219,7 @@ def load_platform(root: Path) -> Platform:
                 memory=m.window.memory,
                 bucket=m.window.bucket,
                 email=m.window.email,
+                settings=tuple(sorted(m.window.environment.items())),
                 code_dir=str(code_dir.relative_to(root)),
             )
         )

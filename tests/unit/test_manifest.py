@@ -182,3 +182,27 @@ def test_hms_template_refuses_a_bad_manifest_and_generates_nothing(tmp_path: Pat
         "routes/payments.yaml: plugins[1].rate-limit.limit: Input should be greater than 0" in result.stderr
     )
     assert (root / "template.yaml").read_text() == "# the last good template\n"
+
+
+def test_a_window_setting_reaches_the_environment_in_the_template_and_locally(tmp_path: Path) -> None:
+    text = SEED + "window:\n  environment: {HMS_RENEWAL_FEE: '130.00 USD'}\n"
+    platform = load_platform(project(tmp_path, {"payments.yaml": text}, ("payments",)))
+
+    env = platform.window("payments").environment(table_name="t", bucket_name=None)
+
+    assert env["HMS_RENEWAL_FEE"] == "130.00 USD" and env["HMS_TABLE_NAME"] == "t"
+
+
+@pytest.mark.parametrize(
+    ("environment", "reason"),
+    [
+        ("{renewal_fee: x}", "named HMS_"),
+        ("{HMS_TABLE_NAME: other}", "set by the platform"),
+        ("{HMS_EVENT_BUS: other}", "set by the platform"),
+        ("{HMS_X: [1, 2]}", "string"),
+    ],
+)
+def test_a_window_setting_the_platform_owns_or_misnamed_is_refused(environment: str, reason: str) -> None:
+    error = refused(SEED + f"window:\n  environment: {environment}\n")
+
+    assert "window.environment" in error.field and reason in str(error)
