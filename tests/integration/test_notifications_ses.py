@@ -10,6 +10,7 @@ import hashlib
 import json
 import urllib.request
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,11 +22,11 @@ from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.contracts import Event, EventData, PaymentCapturedV1, RenewalSubmittedV1, build
 from hmskit.settings import WindowSettings
-from hmskit.store import ConditionFailedError, TableStore
+from hmskit.store import ConditionFailedError, StoreError, TableStore
 from notifications import bootstrap
 from notifications.adapters import DynamoNotificationRepository
 from notifications.bootstrap import Deps
-from notifications.domain import Notification, notification_id
+from notifications.domain import ADDRESS_GRACE_SECONDS, Notification, notification_id, notification_id_floor
 from notifications.handler import handle
 
 pytestmark = pytest.mark.integration
@@ -47,7 +48,7 @@ def bus_event(data: EventData, *, minutes: int = 0) -> Event:
     )
 
 
-def sqs_batch(*events: Event) -> dict[str, Any]:
+def sqs_batch(*events: Event, receive_count: int = 1) -> dict[str, Any]:
     records = []
     for event in events:
         body = json.dumps(
@@ -69,7 +70,7 @@ def sqs_batch(*events: Event) -> dict[str, Any]:
                 "receiptHandle": "AQEB" + uuid.uuid4().hex,
                 "body": body,
                 "attributes": {
-                    "ApproximateReceiveCount": "1",
+                    "ApproximateReceiveCount": str(receive_count),
                     "SentTimestamp": "1804150800000",
                     "SenderId": "AIDAIENQZJOLO23YVJ4VO",
                     "ApproximateFirstReceiveTimestamp": "1804150800001",
@@ -100,15 +101,19 @@ def ses(moto_endpoint: str) -> Any:
     return client
 
 
-def window(table: str, *, sender: str = SENDER) -> Deps:
+def window(table: str, *, sender: str = SENDER, clock: FakeClock | None = None) -> Deps:
     settings = WindowSettings(
         window="notifications", table_name=table, rate_limit="60/60", email_sender=sender
     )
-    return bootstrap.build(settings, dynamodb=boto3.client("dynamodb"), clock=FakeClock())
+    deps = bootstrap.build(
+        settings, dynamodb=boto3.client("dynamodb"), clock=clock or FakeClock(T0.timestamp())
+    )
+    deps.sleep = lambda _seconds: None
+    return deps
 
 
-def deliver(deps: Deps, *events: Event) -> list[str]:
-    result = handle(sqs_batch(*events), LocalContext(), deps)
+def deliver(deps: Deps, *events: Event, receive_count: int = 1) -> list[str]:
+    result = handle(sqs_batch(*events, receive_count=receive_count), LocalContext(), deps)
     return [f["itemIdentifier"] for f in result["batchItemFailures"]]
 
 
@@ -210,10 +215,75 @@ def test_a_later_event_without_an_address_uses_the_remembered_one(
 
 
 def test_no_known_address_is_recorded_and_nothing_is_sent(ses: Any, dynamodb: Any, table: str) -> None:
-    assert deliver(window(table), bus_event(captured("dave"))) == []
+    late = FakeClock(T0.timestamp() + ADDRESS_GRACE_SECONDS)  # past the grace period
+
+    assert deliver(window(table, clock=late), bus_event(captured("dave"))) == []
 
     (row,) = rows(dynamodb, table, "dave")
     assert row["delivery"] == "no_address" and "recipient" not in row and "ses_message_id" not in row
+    assert "82.50 GBP" in row["text"] and "82.50 GBP" in row["html"]  # kept until an address is known
+
+
+def test_an_event_before_the_address_is_retried_then_emailed(
+    moto_endpoint: str, ses: Any, dynamodb: Any, table: str, address: str
+) -> None:
+    deps = window(table)
+    payment = bus_event(captured("jan"))
+
+    assert len(deliver(deps, payment)) == 1  # young, no address yet: SQS redelivers it
+    assert rows(dynamodb, table, "jan") == []
+    assert deliver(deps, bus_event(submitted("jan", address))) == []
+    assert deliver(deps, payment, receive_count=2) == []
+
+    subjects = [m["subject"] for m in sent_to(moto_endpoint, address)]
+    assert subjects[-1] == "Payment received: 82.50 GBP" and len(subjects) == 2
+
+
+def test_a_notification_that_had_no_address_is_emailed_when_one_arrives(
+    moto_endpoint: str, ses: Any, dynamodb: Any, table: str, address: str
+) -> None:
+    clock = FakeClock(T0.timestamp() + ADDRESS_GRACE_SECONDS)
+    deps = window(table, clock=clock)
+    payment = bus_event(captured("kim"))
+    assert deliver(deps, payment) == []
+    clock.advance(3 * 3600)
+
+    assert deliver(deps, bus_event(submitted("kim", address), minutes=1)) == []
+
+    subjects = sorted(m["subject"] for m in sent_to(moto_endpoint, address))
+    assert subjects == [
+        "Payment received: 82.50 GBP",
+        "We have received your passport renewal application (reference R-77)",
+    ]
+    paid = next(r for r in rows(dynamodb, table, "kim") if r.get("event_id") == payment.id)
+    assert (paid["delivery"], paid["recipient"], paid["attempts"]) == ("sent", address, "1")
+    assert deliver(window(table, clock=clock), bus_event(submitted("kim", address), minutes=2)) == []
+    assert len(sent_to(moto_endpoint, address)) == 3  # the new event's own: nothing left waiting
+
+
+class ThrottledSentUpdates(TableStore):
+    """The real table, except that every update to ``sent`` is throttled."""
+
+    def update(self, pk: str, sk: str, changes: Any, *, expect: Any = None) -> dict[str, Any]:
+        if changes.get("delivery") == "sent":
+            raise StoreError("update_item failed: ProvisionedThroughputExceededException")
+        return super().update(pk, sk, changes, expect=expect)
+
+
+def test_a_table_failing_after_ses_took_the_email_sends_it_once(
+    moto_endpoint: str, ses: Any, dynamodb: Any, table: str, address: str
+) -> None:
+    deps = window(table)
+    deps.notifications = DynamoNotificationRepository(ThrottledSentUpdates(dynamodb, table))
+    event = bus_event(submitted("lou", address))
+
+    assert deliver(deps, event) == []  # acknowledged: the email went
+    assert deliver(deps, event, receive_count=2) == []
+
+    (email,) = sent_to(moto_endpoint, address)
+    (row,) = [r for r in rows(dynamodb, table, "lou") if r["sk"].startswith("NOTIFICATION#")]
+    assert (row["delivery"], row["attempts"]) == ("pending", "1")
+    assert email["subject"].startswith("We have received your passport renewal application")
 
 
 def test_a_message_ses_rejects_is_recorded_as_failed_with_the_reason(
@@ -287,6 +357,51 @@ def test_a_pending_notification_found_again_counts_another_attempt_until_it_is_f
     assert repo.begin(pending()) == done  # final: answered as stored, no new attempt
     with pytest.raises(ConditionFailedError):
         repo.finish(done, delivery="failed", at="2027-03-04T09:00:02.000+00:00", reason="late")
+    # the same outcome again (a retry whose first answer was lost) is answered as stored
+    assert (
+        repo.finish(again, delivery="sent", at="2027-03-04T09:00:03.000+00:00", ses_message_id="m-1") == done
+    )
+
+
+def test_waiting_notifications_are_claimed_once_and_can_be_put_back(dynamodb: Any, table: str) -> None:
+    repo = DynamoNotificationRepository(TableStore(dynamodb, table))
+    old, new = (
+        replace(
+            pending("max"),
+            id=notification_id(f"E-{ms}", ms),
+            event_id=f"E-{ms}",
+            recipient=None,
+            delivery="no_address",
+            attempts=0,
+            text="t",
+            html="<p>h</p>",
+        )
+        for ms in (1_000_000, 2_000_000)
+    )
+    for n in (old, new):
+        repo.begin(n)
+    repo.begin(replace(pending("max"), id=notification_id("E-sent", 3_000_000)))  # not waiting
+
+    assert [n.id for n in repo.waiting("max", since_id=notification_id_floor(0), limit=10)] == [
+        new.id,
+        old.id,
+    ]
+    assert [n.id for n in repo.waiting("max", since_id=notification_id_floor(1_500_000), limit=10)] == [
+        new.id
+    ]
+    assert repo.waiting("max", since_id=notification_id_floor(0), limit=1) == [new]
+    claimed = repo.claim(new, recipient="max@example.org", at="2027-03-04T09:00:00.000+00:00")
+    assert claimed is not None
+    assert (claimed.delivery, claimed.recipient, claimed.attempts, claimed.text) == (
+        "pending",
+        "max@example.org",
+        1,
+        "t",
+    )
+    assert repo.claim(new, recipient="max@example.org", at="2027-03-04T09:00:00.000+00:00") is None
+    repo.release(claimed, at="2027-03-04T09:00:01.000+00:00")
+    (back, _) = repo.waiting("max", since_id=notification_id_floor(0), limit=10)
+    assert (back.id, back.delivery, back.recipient) == (new.id, "no_address", None)
 
 
 def test_the_remembered_address_is_the_newest_events(dynamodb: Any, table: str) -> None:

@@ -64,7 +64,7 @@ def test_renewal_received_names_the_renewal_and_the_next_steps() -> None:
     letter = letters.letter_for(event(submitted()))
 
     assert letter.subject == "We have received your passport renewal application (reference R-123)"
-    assert letter.text.startswith("Dear Alice Example,\n")
+    assert letter.text.startswith("Hello,\n")
     assert "4 March 2027, 09:05 UTC" in letter.text
     assert "1. Pay the passport renewal fee, quoting your reference R-123." in letter.text
     assert "2. Upload a recent passport photo for this renewal." in letter.text
@@ -87,11 +87,33 @@ def test_payment_received_mentions_the_renewal_when_the_payment_is_for_one() -> 
     assert "Payment reference: P-9" in letter.text
 
 
-def test_a_payment_without_a_renewal_names_its_purpose_instead() -> None:
+def test_a_payment_without_a_renewal_says_so_in_fixed_words() -> None:
     letter = letters.letter_for(event(captured(renewal_id=None, purpose="late fee")))
 
-    assert "renewal" not in letter.text
-    assert "This payment is for: late fee." in letter.text
+    assert "This payment is not linked to a passport renewal application." in letter.text
+    assert "Payment reference: P-9" in letter.text
+    assert "late fee" not in letter.text + letter.html + letter.subject
+
+
+# A citizen chooses the address (a renewal's ``email``) and writes ``full_name`` and a payment's
+# ``purpose``: quoting them would let anyone have HMS email their words to anyone.
+SPAM = "URGENT call +1-555-0100 or visit https://evil.example to keep your passport"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        submitted(full_name=SPAM),
+        captured(purpose=SPAM),
+        captured(purpose=SPAM, renewal_id=None),
+    ],
+    ids=["full_name", "purpose", "purpose-without-renewal"],
+)
+def test_no_letter_echoes_text_the_citizen_wrote(data: EventData) -> None:
+    letter = letters.letter_for(event(data))
+
+    for part in (letter.subject, letter.text, letter.html):
+        assert "evil.example" not in part and "555-0100" not in part and "URGENT" not in part
 
 
 def test_ready_for_review_says_nothing_more_is_needed() -> None:
@@ -102,12 +124,11 @@ def test_ready_for_review_says_nothing_more_is_needed() -> None:
     assert "(P-9)" in letter.text and "(D-7)" in letter.text
 
 
-def test_the_html_escapes_what_the_citizen_typed() -> None:
+def test_the_letters_greet_without_the_citizens_name() -> None:
     letter = letters.letter_for(event(submitted(full_name='<script>alert("x")</script> & Co')))
 
-    assert "<script>" not in letter.html
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Co" in letter.html
-    assert letter.text.startswith('Dear <script>alert("x")</script> & Co,')  # plain text stays plain
+    assert letter.text.startswith("Hello,\n") and "<p>Hello,</p>" in letter.html
+    assert "script" not in letter.html and "script" not in letter.text
 
 
 @pytest.mark.parametrize("data", [submitted(), captured(), ready()], ids=lambda d: d.TYPE)

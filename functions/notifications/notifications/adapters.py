@@ -7,6 +7,8 @@ Items of the window's table (beside the platform's rate-limit and idempotency it
   event names one item;
 - contact: ``pk = OWNER#<sub>``, ``sk = CONTACT#EMAIL``; the newest address an event carried.
 
+A ``no_address`` notification also keeps its letter (``text``, ``html``) until an address is known.
+
 Cursors carry only the sort key (never the owner) and are checked on the way in.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 from hmskit.cursors import Cursors
 from hmskit.store import AlreadyExistsError, ConditionFailedError, TableStore
 from notifications.domain import (
+    NO_ADDRESS,
     PENDING,
     Delivery,
     DeliveryRejectedError,
@@ -67,6 +70,8 @@ def _item(n: Notification) -> dict[str, Any]:
         "created_at": n.created_at,
         "updated_at": n.updated_at,
         "correlation_id": n.correlation_id,
+        "text": n.text,
+        "html": n.html,
     }
 
 
@@ -93,7 +98,18 @@ def _notification(item: dict[str, Any]) -> Notification:
         created_at=str(item["created_at"]),
         updated_at=_opt(item, "updated_at"),
         correlation_id=_opt(item, "correlation_id"),
+        text=_opt(item, "text"),
+        html=_opt(item, "html"),
     )
+
+
+def _already(n: Notification, delivery: Delivery, ses_message_id: str | None, reason: str | None) -> bool:
+    """``n`` is already the outcome ``finish`` was asked to record (a retried ``finish``)."""
+    return n.delivery == delivery and n.ses_message_id == ses_message_id and n.reason == reason
+
+
+# how many of an owner's newest notifications ``waiting`` looks through at most
+_WAITING_SCAN = 200
 
 
 class DynamoNotificationRepository:
@@ -155,10 +171,56 @@ class DynamoNotificationRepository:
             changes["ses_message_id"] = ses_message_id
         if reason is not None:
             changes["reason"] = reason
-        stored = self._store.update(
-            _pk(notification.owner), _PREFIX + notification.id, changes, expect={"delivery": PENDING}
-        )
+        pk, sk = _pk(notification.owner), _PREFIX + notification.id
+        try:
+            stored = self._store.update(pk, sk, changes, expect={"delivery": PENDING})
+        except ConditionFailedError:
+            current = self._store.get(pk, sk)
+            if current is not None and _already(_notification(current), delivery, ses_message_id, reason):
+                return _notification(current)  # an earlier try wrote it; its answer was lost
+            raise
         return _notification(stored)
+
+    def waiting(self, owner: str, *, since_id: str, limit: int) -> list[Notification]:
+        found: list[Notification] = []
+        after: str | None = None
+        scanned = 0
+        while len(found) < limit and scanned < _WAITING_SCAN:
+            items, after = self._store.query_page(_pk(owner), sk_prefix=_PREFIX, limit=50, after_sk=after)
+            for item in items:
+                scanned += 1
+                if str(item["sk"]) < _PREFIX + since_id:
+                    return found  # newest first: everything after this is older
+                if item.get("delivery") == NO_ADDRESS and len(found) < limit:
+                    found.append(_notification(item))
+            if after is None:
+                break
+        return found
+
+    def claim(self, notification: Notification, *, recipient: str, at: str) -> Notification | None:
+        try:
+            stored = self._store.update(
+                _pk(notification.owner),
+                _PREFIX + notification.id,
+                {
+                    "delivery": PENDING,
+                    "recipient": recipient,
+                    "attempts": notification.attempts + 1,
+                    "updated_at": at,
+                },
+                expect={"delivery": NO_ADDRESS},
+            )
+        except ConditionFailedError:
+            return None
+        return _notification(stored)
+
+    def release(self, notification: Notification, *, at: str) -> None:
+        self._store.update(
+            _pk(notification.owner),
+            _PREFIX + notification.id,
+            {"delivery": NO_ADDRESS, "recipient": None, "updated_at": at},
+            expect={"delivery": PENDING},
+        )
 
     def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
         after = decode_cursor(cursor) if cursor else None
@@ -207,10 +269,33 @@ class InMemoryNotificationRepository:
         key = (notification.owner, notification.id)
         current = self.items[key]
         if current.delivery != PENDING:
+            if _already(current, delivery, ses_message_id, reason):
+                return current
             raise ConditionFailedError(f"notification {notification.id} is already {current.delivery}")
         done = finished(current, delivery=delivery, at=at, ses_message_id=ses_message_id, reason=reason)
         self.items[key] = done
         return done
+
+    def waiting(self, owner: str, *, since_id: str, limit: int) -> list[Notification]:
+        mine = sorted((n for (o, _), n in self.items.items() if o == owner), key=lambda n: n.id, reverse=True)
+        return [n for n in mine if n.id >= since_id and n.delivery == NO_ADDRESS][:limit]
+
+    def claim(self, notification: Notification, *, recipient: str, at: str) -> Notification | None:
+        key = (notification.owner, notification.id)
+        current = self.items.get(key)
+        if current is None or current.delivery != NO_ADDRESS:
+            return None
+        claimed = self.items[key] = replace(
+            current, delivery=PENDING, recipient=recipient, attempts=current.attempts + 1, updated_at=at
+        )
+        return claimed
+
+    def release(self, notification: Notification, *, at: str) -> None:
+        key = (notification.owner, notification.id)
+        current = self.items[key]
+        if current.delivery != PENDING:
+            raise ConditionFailedError(f"notification {notification.id} is already {current.delivery}")
+        self.items[key] = replace(current, delivery=NO_ADDRESS, recipient=None, updated_at=at)
 
     def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
         after = decode_cursor(cursor) if cursor else None

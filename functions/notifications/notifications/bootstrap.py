@@ -8,6 +8,7 @@ HTTP request never builds it. boto3 finds a local emulator through ``AWS_ENDPOIN
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +40,9 @@ class Deps:
     dedupe: EventDeduplicator | InMemoryDeduplicator
     rate_limiter: FixedWindowRateLimiter | None = None
     clock: Clock = field(default_factory=SystemClock)
+    sleep: Callable[[float], None] = time.sleep  # between retries of a write after an email went
+    #: event id -> SQS ``ApproximateReceiveCount`` of the batch being handled (set by the handler)
+    receive_counts: dict[str, int] = field(default_factory=dict)
     _consumer: EventConsumer | None = field(default=None, init=False, repr=False)
 
     @property

@@ -1,13 +1,15 @@
 """Notifications: plain functions over two ports (the notification store and the mailer).
 
 No HTTP, no SES, no table names, no event contracts: ``letters`` turns an event into a ``Cause`` (who,
-which event, which address it offered) and a ``Letter`` (what to say); ``notify`` delivers it.
+which event, which address it offered) and a ``Letter`` (what to say); ``notify`` delivers it and
+``send_waiting`` sends what waited for an address once one is known.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
@@ -17,6 +19,24 @@ SENT: Delivery = "sent"
 NO_ADDRESS: Delivery = "no_address"
 FAILED: Delivery = "failed"
 CHANNEL = "email"
+
+#: An event that offers no address while none is remembered is retried (its message fails) while it
+#: is younger than this (by its ``metadata.time``): each event type has its own queue, so the event
+#: that carries the address may simply not have been processed yet.
+ADDRESS_GRACE_SECONDS = 10 * 60
+#: ... but only on its first receives (``ApproximateReceiveCount``): a later receive stores
+#: ``no_address`` instead of failing, so waiting for an address never sends a message to the DLQ.
+#: Must stay below the queues' maxReceiveCount (events/topology.yaml ``delivery.max_receive_count``;
+#: a test holds them together).
+DEFERRED_RECEIVES = 2
+#: When an address becomes known, the owner's ``no_address`` notifications about events at most this
+#: old are sent to it (``send_waiting``), at most ``WAITING_LIMIT`` of them per event.
+WAITING_MAX_AGE_SECONDS = 24 * 3600
+WAITING_LIMIT = 20
+#: Once SES accepted an email, marking its record ``sent`` is tried this many times, waiting
+#: ``RECORD_BACKOFF_SECONDS`` (then twice as long, ...) between tries, and never raises.
+RECORD_ATTEMPTS = 3
+RECORD_BACKOFF_SECONDS = 0.05
 
 
 class InvalidCursorError(Exception):
@@ -33,6 +53,14 @@ class MailerUnavailableError(Exception):
 
 class DeliveryRejectedError(Exception):
     """The mail service refused this message for good (e.g. an invalid address); never retried."""
+
+
+class AddressNotYetKnownError(Exception):
+    """The event offers no address, none is remembered for its owner yet, and the event is young.
+
+    Transient on purpose: the event's message fails and comes back after the queue's visibility
+    timeout, when the event that carries the address may have been processed.
+    """
 
 
 @dataclass(frozen=True)
@@ -82,6 +110,10 @@ class Notification:
     reason: str | None = None  # why a delivery failed
     attempts: int = 0  # sends tried for this notification (more than one only after a crash or a retry)
     updated_at: str | None = None
+    # the letter, kept only while the notification waits for an address (``no_address``), so that
+    # ``send_waiting`` can send it once one is known; never part of what the citizen lists
+    text: str | None = None
+    html: str | None = None
 
     def public(self) -> dict[str, object]:
         """What the citizen sees: the recipient masked, no provider ids, no failure details."""
@@ -127,7 +159,24 @@ class NotificationRepository(Protocol):
         ses_message_id: str | None = None,
         reason: str | None = None,
     ) -> Notification:
-        """Move a ``pending`` record to its final delivery state; answer it as stored."""
+        """Move a ``pending`` record to its final delivery state; answer it as stored.
+
+        Idempotent: a record already in that state (with the same ``ses_message_id``/``reason``, e.g.
+        a retry after a write whose answer was lost) is answered as stored.
+        """
+        ...
+
+    def waiting(self, owner: str, *, since_id: str, limit: int) -> list[Notification]:
+        """The owner's ``no_address`` notifications whose id is ``since_id`` or later, newest first."""
+        ...
+
+    def claim(self, notification: Notification, *, recipient: str, at: str) -> Notification | None:
+        """Move a ``no_address`` record to ``pending`` for ``recipient`` (one more attempt); answer it
+        as stored, or None when it is no longer ``no_address`` (another process claimed it)."""
+        ...
+
+    def release(self, notification: Notification, *, at: str) -> None:
+        """Move a claimed (``pending``) record back to ``no_address``, without a recipient."""
         ...
 
     def list(self, owner: str, *, limit: int, cursor: str | None) -> Page: ...
@@ -159,6 +208,14 @@ def notification_id(event_id: str, occurred_ms: int) -> str:
     return "".join(reversed(chars))
 
 
+def notification_id_floor(occurred_ms: int) -> str:
+    """The smallest ``notification_id`` of an event at ``occurred_ms`` (every later one sorts after).
+
+    The first 10 characters encode the 48-bit time, the last 16 the hash (all zero here).
+    """
+    return notification_id("", occurred_ms)[:10] + _ALPHABET[0] * 16
+
+
 def mask(address: str | None) -> str | None:
     """``alice@example.org`` -> ``a***@example.org``."""
     if not address:
@@ -174,38 +231,69 @@ def notify(
     repo: NotificationRepository,
     mailer: Mailer,
     now_iso: Callable[[], str],
+    now: Callable[[], float] = time.time,
+    may_defer: bool = True,
+    grace_seconds: float = ADDRESS_GRACE_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Notification:
     """Email the citizen about ``cause`` (once), and keep the notification.
+
+    ``now`` is the window's clock (seconds since the epoch; the handler passes its injected clock's
+    ``now``, the default only serves direct callers such as tests); ``may_defer`` is False on a message's
+    last allowed receive (see ``DEFERRED_RECEIVES``); ``sleep`` waits between bookkeeping retries.
 
     Order of the effect, and why (the consumer's ``EventDeduplicator`` wraps all of it):
 
     1. Remember the address the event offers (newest event wins), then pick the recipient: the
-       event's address, else the one remembered for the owner, else none (stored ``no_address``,
-       nothing sent, the message succeeds).
-    2. Store the notification as ``pending`` under an id DERIVED from the event (``notification_id``),
+       event's address, else the one remembered for the owner.
+    2. No recipient: events are not ordered across types (one queue per type) and access tokens
+       rarely carry ``email``, so the event that gives the address may not have been processed yet.
+       While the event is younger than ``grace_seconds`` (its ``metadata.time`` against ``now``) and
+       ``may_defer``, raise ``AddressNotYetKnownError``: nothing is stored, the message fails and SQS
+       redelivers it after the visibility timeout, when the address may be known. Otherwise store
+       ``no_address`` (with the letter) and succeed: ``send_waiting`` sends it when an address arrives.
+       Both, because each covers what the other cannot: the retry needs no stored letter and covers
+       the common race (two events of one request, seconds apart) but is bounded by the queue's
+       receives (a message that failed ``maxReceiveCount`` times is dead-lettered, so waiting longer
+       there would lose it to the DLQ); the catch-up covers an address that comes later (a
+       publisher's relay lagging, a retried or redriven event) without holding any message.
+    3. Store the notification as ``pending`` under an id DERIVED from the event (``notification_id``),
        before sending. Every delivery of the event names the same record.
-    3. Send; then mark the record ``sent`` (with SES's message id) or ``failed`` (a permanent
+    4. Send; then mark the record ``sent`` (with SES's message id) or ``failed`` (a permanent
        rejection, with the reason). A transient mail error raises: the record stays ``pending``, the
-       deduplicator forgets the attempt and the message comes back (then the DLQ).
+       deduplicator forgets the attempt and the message comes back (then the DLQ). Once SES accepted
+       the email NOTHING raises: marking it ``sent`` is retried (``RECORD_ATTEMPTS``, short backoff)
+       and if the table still refuses, the record stays ``pending`` and the notification is answered
+       ``pending`` with the SES message id and the reason, for the caller to log as an error. Raising
+       there would fail the message, the retry would find the record ``pending`` and email again.
 
     Crash analysis. The deduplicator's record is written COMPLETED only after this returns, so a crash
     anywhere here leaves it in progress until it expires, and the redelivery runs this again:
 
-    - crash before step 2: nothing was sent or stored; the retry does everything once;
+    - crash before step 3: nothing was sent or stored; the retry does everything once;
     - crash after a final state was stored (``sent``/``failed``/``no_address``): the retry finds that
-      record (step 2 answers it) and sends nothing. Storing only after sending, with a fresh random id,
+      record (step 3 answers it) and sends nothing. Storing only after sending, with a fresh random id,
       would instead leave no trace of the send and email the citizen twice;
-    - crash between step 2 and the final state (i.e. around the SES call itself): the retry finds
+    - crash between step 3 and the final state (i.e. around the SES call itself): the retry finds
       the record ``pending`` and cannot know whether SES took the first email (SES ``SendEmail`` has
       no idempotency token, so no design can know). It sends again and counts the attempt: a rare
       duplicate, visible in ``attempts``, beats a citizen never told to pay their fee. The window
-      is one SES call and one ``UpdateItem`` wide.
+      is one SES call and the update after it wide.
 
-    So the email is never lost, and sent twice only if the process dies mid-call to SES.
+    So the email is never lost, and sent twice only if the process dies mid-call to SES or before the
+    record is updated; a failing table (throttled, 5xx) after the send never causes a second email.
     """
     if cause.email:
         repo.remember_contact(cause.owner, cause.email, as_of_ms=cause.occurred_ms, event_id=cause.event_id)
     recipient = cause.email or repo.contact(cause.owner)
+    if recipient is None and may_defer:
+        age_seconds = now() - cause.occurred_ms / 1000
+        if age_seconds < grace_seconds:
+            raise AddressNotYetKnownError(
+                f"no email address is known yet for the owner of {cause.type} event {cause.event_id} "
+                f"({max(age_seconds, 0):.0f} s old): retried until one arrives or it is "
+                f"{grace_seconds:.0f} s old"
+            )
     record = repo.begin(
         Notification(
             id=notification_id(cause.event_id, cause.occurred_ms),
@@ -219,17 +307,93 @@ def notify(
             created_at=now_iso(),
             correlation_id=cause.correlation_id,
             attempts=1 if recipient else 0,
+            text=None if recipient else letter.text,
+            html=None if recipient else letter.html,
         )
     )
     if record.delivery != PENDING or record.recipient is None:
         return record  # no address, or an earlier attempt already finished it
+    return _send(record, letter, repo=repo, mailer=mailer, now_iso=now_iso, sleep=sleep)
+
+
+def send_waiting(
+    owner: str,
+    *,
+    repo: NotificationRepository,
+    mailer: Mailer,
+    now_iso: Callable[[], str],
+    now: Callable[[], float],
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[Notification]:
+    """Send the owner's ``no_address`` notifications of the last day to the address now known.
+
+    Called after every event that carries an address (not only the first one for an owner: a query of
+    the owner's newest notifications is cheap, and a redelivered or concurrently processed event then
+    still catches up). Yields each notification it finished, as it goes.
+
+    Each one is claimed first (``no_address`` -> ``pending``, conditional), so two processes never
+    both send it; then sent and recorded exactly as ``notify`` does. A transient mail error puts the
+    claimed one back to ``no_address`` and raises (the event's message is retried; its own
+    notification is final by then, so only this catch-up runs again). A crash between the claim and
+    the record leaves it ``pending``: at most once, never twice.
+    """
+    address = repo.contact(owner)
+    if not address:
+        return
+    since = notification_id_floor(int((now() - WAITING_MAX_AGE_SECONDS) * 1000))
+    for waiting in repo.waiting(owner, since_id=since, limit=WAITING_LIMIT):
+        if waiting.text is None or waiting.html is None:
+            continue  # stored without its letter: nothing to send
+        letter = Letter(subject=waiting.subject, text=waiting.text, html=waiting.html)
+        claimed = repo.claim(waiting, recipient=address, at=now_iso())
+        if claimed is None:
+            continue  # another process has it
+        try:
+            yield _send(claimed, letter, repo=repo, mailer=mailer, now_iso=now_iso, sleep=sleep)
+        except MailerUnavailableError:
+            repo.release(claimed, at=now_iso())
+            raise
+
+
+def _send(
+    record: Notification,
+    letter: Letter,
+    *,
+    repo: NotificationRepository,
+    mailer: Mailer,
+    now_iso: Callable[[], str],
+    sleep: Callable[[float], None],
+) -> Notification:
+    """Send a ``pending`` record's email and record the outcome (see ``notify``, step 4)."""
+    assert record.recipient is not None
     email = OutgoingEmail(to=record.recipient, subject=letter.subject, text=letter.text, html=letter.html)
     try:
         message_id = mailer.send(email)
     except DeliveryRejectedError as exc:
         reason = (str(exc) or type(exc).__name__)[:500]
         return repo.finish(record, delivery=FAILED, at=now_iso(), reason=reason)
-    return repo.finish(record, delivery=SENT, at=now_iso(), ses_message_id=message_id)
+    return _record_sent(record, message_id, repo=repo, now_iso=now_iso, sleep=sleep)
+
+
+def _record_sent(
+    record: Notification,
+    message_id: str,
+    *,
+    repo: NotificationRepository,
+    now_iso: Callable[[], str],
+    sleep: Callable[[float], None],
+) -> Notification:
+    """Mark ``record`` sent; SES already took the email, so this never raises (see ``notify``)."""
+    error: Exception | None = None
+    for attempt in range(RECORD_ATTEMPTS):
+        if attempt:
+            sleep(RECORD_BACKOFF_SECONDS * 2 ** (attempt - 1))
+        try:
+            return repo.finish(record, delivery=SENT, at=now_iso(), ses_message_id=message_id)
+        except Exception as exc:  # any failure: raising here would email the citizen again
+            error = exc
+    reason = f"SES accepted it, but the record could not be marked sent: {error!r}"[:500]
+    return replace(record, ses_message_id=message_id, reason=reason)
 
 
 def list_notifications(repo: NotificationRepository, *, owner: str, limit: int, cursor: str | None) -> Page:

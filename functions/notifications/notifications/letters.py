@@ -2,6 +2,12 @@
 
 Money stays the event's decimal string ("25.00"), never a float. Every value that reaches the HTML
 is escaped; subjects hold only ids and amounts, which the contracts restrict to safe characters.
+
+No letter echoes text a citizen wrote (``full_name``, a payment's ``purpose``): the recipient is an
+address the citizen chose (a renewal's ``email`` is theirs to set), so an email quoting their words
+would let anyone send HMS-signed text of their choosing to any address. Letters say only fixed
+wording, server-issued ids, amounts, currencies and dates. The stored notification keeps its fields
+as before (it never held those texts).
 """
 
 from __future__ import annotations
@@ -70,16 +76,15 @@ def renewal_submitted(data: RenewalSubmittedV1) -> Letter:
             "Once we have your payment and your photo, an officer will review your application. "
             "We will email you at each step.",
         ],
-        greeting=f"Dear {data.full_name},",
     )
 
 
 def payment_captured(data: PaymentCapturedV1) -> Letter:
     amount = f"{data.amount} {data.currency}"  # the decimal string as published: never a float
-    about = (
+    about = (  # never the payer's ``purpose``: it is their free text
         f"This payment is for your passport renewal {data.renewal_id}."
         if data.renewal_id
-        else f"This payment is for: {data.purpose}."
+        else "This payment is not linked to a passport renewal application."
     )
     return _letter(
         f"Payment received: {amount}",
