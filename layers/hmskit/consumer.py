@@ -31,7 +31,12 @@ class UnroutableEventError(Exception):
     """A message that this window has no handler for, or that matches no contract (poison)."""
 
 
-class EventInProgressError(Exception):
+class RetryLaterError(Exception):
+    """Not a fault: the message cannot be handled *yet* (it is retried after the visibility
+    timeout). Logged at INFO without a traceback."""
+
+
+class EventInProgressError(RetryLaterError):
     """Another delivery of the same event is being processed right now; retry later."""
 
 
@@ -140,11 +145,15 @@ class EventConsumer:
                 # Powertools logs a failed record only at DEBUG: say which message failed, and why,
                 # where operators look (it is retried, then lands in the DLQ)
                 receives = (record.raw_event.get("attributes") or {}).get("ApproximateReceiveCount")
-                logger().warning(
-                    "event message failed; it will be retried, then moved to the DLQ",
-                    extra={"message_id": record.message_id, "receive_count": receives, "error": repr(exc)},
-                    exc_info=not isinstance(exc, (UnroutableEventError, EventInProgressError)),
-                )
+                extra = {"message_id": record.message_id, "receive_count": receives, "error": repr(exc)}
+                if isinstance(exc, RetryLaterError):
+                    logger().info("event message deferred; it will be retried", extra=extra)
+                else:
+                    logger().warning(
+                        "event message failed; it will be retried, then moved to the DLQ",
+                        extra=extra,
+                        exc_info=not isinstance(exc, UnroutableEventError),
+                    )
                 raise
 
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

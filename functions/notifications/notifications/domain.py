@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
+from hmskit.consumer import RetryLaterError
+
 Delivery = Literal["pending", "sent", "no_address", "failed"]
 PENDING: Delivery = "pending"
 SENT: Delivery = "sent"
@@ -55,7 +57,7 @@ class DeliveryRejectedError(Exception):
     """The mail service refused this message for good (e.g. an invalid address); never retried."""
 
 
-class AddressNotYetKnownError(Exception):
+class AddressNotYetKnownError(RetryLaterError):
     """The event offers no address, none is remembered for its owner yet, and the event is young.
 
     Transient on purpose: the event's message fails and comes back after the queue's visibility
