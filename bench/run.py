@@ -2,9 +2,12 @@
 
 A bench module is any ``bench/*.py`` (other than this file and ``_private`` ones) that defines
 ``run(args, console) -> list[rich.table.Table]``; it may define ``add_arguments(parser)`` and
-``TITLE``. ``cold_start`` runs first, the others in name order.
+``TITLE``. ``cold_start`` runs first, the others in name order: ``events`` (event delivery, a renewal
+end to end and the outbox relay, against an ``hms up`` of its own), then ``gateway`` (wrk). A plain run
+includes every bench; ``--only`` (repeatable) picks some.
 
-    .venv/bin/python bench/run.py [--runs N] [--only cold_start]
+    .venv/bin/python bench/run.py [--runs N] [--only cold_start|events|gateway]
+    .venv/bin/python bench/run.py --only events [--events-count 500 --events-rate 50 ...]
 """
 
 from __future__ import annotations
