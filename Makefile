@@ -18,7 +18,7 @@ help:
 	@echo "make lint       ruff check and format check"
 	@echo "make typecheck  mypy --strict on layers/, infra/, functions/"
 	@echo "make template   regenerate template.yaml (and other generated files) from routes/"
-	@echo "make bench      cold-start and platform-tax benchmarks"
+	@echo "make bench      cold start, platform tax, gateway and event-delivery benchmarks"
 	@echo "make clean      remove the virtualenv and local state"
 
 $(STAMP): requirements.txt requirements.lock pyproject.toml
