@@ -18,8 +18,8 @@ Chalice's routing and adds, around it:
 - per-request accessors for views: ``event``, ``deps``, ``principal()``, ``header()``,
   ``json_body(model)`` (415, 413, 400 malformed, 422 naming every field).
 
-Identity is read only from the verified authorizer context, by ``hmskit.auth``; ``verified_view``
-also accepts the flat form AWS gives payload 1.0 integrations (see there).
+Identity is read only from the verified authorizer context, by ``hmskit.auth`` (which reads the
+flat form AWS gives payload 1.0 integrations as well as payload 2.0's ``authorizer.jwt``).
 
 Any Chalice window uses it (eligibility does); Chalice itself is packaged with such a window
 (its requirements.txt), not in the platform layer.
@@ -104,26 +104,6 @@ def _pattern(path: str) -> re.Pattern[str]:
     regex = re.sub(r"\\\{[^/]+?\\\+\\\}", r".+", re.escape(path))
     regex = re.sub(r"\\\{[^/]+?\\\}", r"[^/]+", regex)
     return re.compile(f"^{regex}$")
-
-
-def verified_view(event: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``event`` as ``hmskit.auth`` reads it: the JWT authorizer context under ``authorizer.jwt``.
-
-    API Gateway HTTP APIs hand a JWT authorizer's result to a payload 2.0 integration as
-    ``requestContext.authorizer.jwt.{claims,scopes}`` but to a payload 1.0 integration flat, as REST
-    APIs do: ``requestContext.authorizer.{claims,scopes}``. Both are written by the gateway, never
-    by the client. The local gateway (``hms.apigw.build_v1_event``) nests it under ``jwt``; this
-    accepts both, so identity and the rate limit work in AWS too.
-    """
-    ctx = event.get("requestContext") or {}
-    authorizer = ctx.get("authorizer")
-    if not isinstance(authorizer, Mapping) or "jwt" in authorizer:
-        return event
-    claims = authorizer.get("claims")
-    if not isinstance(claims, Mapping):
-        return event
-    jwt = {"claims": claims, "scopes": authorizer.get("scopes")}
-    return {**event, "requestContext": {**ctx, "authorizer": {"jwt": jwt}}}
 
 
 def _default(obj: Any) -> Any:
@@ -217,7 +197,7 @@ class ChaliceWindow:
     def principal(self) -> Principal:
         """The caller, from ``requestContext.authorizer.jwt`` only; 401 without one."""
         try:
-            return principal_from_event(verified_view(self.event))
+            return principal_from_event(self.event)
         except AuthError as exc:
             raise UnauthorizedError(str(exc)) from exc
 
@@ -316,7 +296,7 @@ class ChaliceWindow:
         limiter: FixedWindowRateLimiter | None = self.deps.rate_limiter
         if limiter is None:
             return {}
-        decision = limiter.hit(rate_limit_key(verified_view(event)))
+        decision = limiter.hit(rate_limit_key(event))
         if not decision.allowed:
             raise TooManyRequestsError(
                 f"rate limit of {decision.limit} requests per {limiter.rule.window} s reached; "

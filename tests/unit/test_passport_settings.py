@@ -105,8 +105,8 @@ def test_the_fee_compares_decimals_not_text() -> None:
 
 
 def test_the_currency_table_is_the_one_payments_accepts() -> None:
-    from passport.currencies import MINOR_UNITS as PASSPORT
-    from payments.currencies import MINOR_UNITS as PAYMENTS
+    from passport.bootstrap import MINOR_UNITS as PASSPORT
+    from payments.models import MINOR_UNITS as PAYMENTS
 
     assert PASSPORT == PAYMENTS
 

@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from hmskit.clock import Clock, SystemClock
+from hmskit.currencies import MINOR_UNITS
 from hmskit.idempotency import Idempotency
 from hmskit.ids import new_id
 from hmskit.outbox import Outbox, OutboxRelay, relay_factory
@@ -32,7 +33,6 @@ from hmskit.ratelimit import FixedWindowRateLimiter
 from hmskit.settings import SettingsError, WindowSettings, load_settings
 from hmskit.store import TableStore
 from passport.adapters import A2ACaller, A2AEligibility, DynamoRenewalRepository
-from passport.currencies import MINOR_UNITS
 from passport.domain import EligibilityChecker, EventFactory, Fee, RenewalRepository
 
 if TYPE_CHECKING:

@@ -7,7 +7,6 @@ its table stream (outbox relay) and the scheduled sweep (``relay_pending``).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 # boto3's stack first, as payments and documents do: measured less cold start than after Powertools.
@@ -28,7 +27,6 @@ BASE = "/api/v1/renewals"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_CURSOR = 512
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")  # the contracts' Email pattern
 
 app = WindowApp(
     "passport",
@@ -62,8 +60,7 @@ def submit_renewal() -> Any:
     deps: bootstrap.Deps = app.deps
     token = bearer_token(app.event.raw_event)
     correlation_id = app.event.request_context.request_id
-    claimed = principal.claims.get("email")
-    email = request.email or (claimed if isinstance(claimed, str) and _looks_like_email(claimed) else None)
+    email = request.email or principal.email
 
     def submit() -> Any:
         try:
@@ -88,11 +85,6 @@ def submit_renewal() -> Any:
         return json_response(202, renewal.public(deps.renewal_fee), {"Location": f"{BASE}/{renewal.id}"})
 
     return app.idempotent(request.model_dump(mode="json"), submit)
-
-
-def _looks_like_email(value: str) -> bool:
-    """The token's ``email`` claim is used only when the event contract would take it."""
-    return 3 <= len(value) <= 254 and _EMAIL.fullmatch(value) is not None
 
 
 @app.get(f"{BASE}/{{id}}")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from payments.currencies import MINOR_UNITS
+from hmskit.currencies import MINOR_UNITS
 
 MAX_AMOUNT = Decimal("1000000.00")
 # Plain decimal notation only: Decimal() alone also takes "1e3", "1_000" and non-ASCII digits.

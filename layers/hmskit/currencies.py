@@ -1,4 +1,5 @@
-"""ISO 4217 active currency codes and their minor units (decimal places)."""
+"""ISO 4217 active currency codes and their minor units (decimal places): the one table payments
+validates amounts with and passport checks its renewal fee against."""
 
 from __future__ import annotations
 
