@@ -29,6 +29,7 @@ from hmskit.idempotency import HEADER as IDEMPOTENCY_HEADER
 from hmskit.idempotency import Idempotency
 from hmskit.problems import (
     PROBLEM_CONTENT_TYPE,
+    BadRequestError,
     InternalError,
     MalformedJSONError,
     MethodNotAllowedError,
@@ -218,6 +219,16 @@ class WindowApp:
             return model.model_validate(parsed)
         except ValidationError as exc:
             raise validation_problem(exc.errors()) from exc
+
+    def query(self, model: type[M]) -> M:
+        """Parse the query string as ``model``; 400 naming the first bad parameter otherwise."""
+        from pydantic import ValidationError  # already loaded: ``model`` is a pydantic model
+
+        try:
+            return model.model_validate(self.event.query_string_parameters or {})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise BadRequestError(f"invalid query: {first['loc'][0]}: {first['msg']}") from exc
 
     def idempotent(self, body: Any, compute: Callable[[], Response[str]]) -> Response[str]:
         """Run a POST once per Idempotency-Key (header optional); a retry replays the answer."""

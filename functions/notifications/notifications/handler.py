@@ -36,16 +36,9 @@ _METRIC = {
 
 @app.get(BASE)
 def list_notifications() -> Any:
-    from pydantic import ValidationError
-
     from notifications.models import ListQuery  # pydantic (~50 ms): only the routes that parse input
 
-    try:
-        query = ListQuery.model_validate(app.event.query_string_parameters or {})
-    except ValidationError as exc:
-        raise BadRequestError(
-            f"invalid query: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}"
-        ) from exc
+    query = app.query(ListQuery)
     page = domain.list_notifications(
         app.deps.notifications, owner=app.principal().sub, limit=query.limit, cursor=query.cursor
     )

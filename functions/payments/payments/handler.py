@@ -74,16 +74,9 @@ def get_payment(id: str) -> Any:
 
 @app.get(BASE)
 def list_payments() -> Any:
-    from pydantic import ValidationError
-
     from payments.models import ListQuery  # pydantic (~50 ms): only the routes that parse input
 
-    try:
-        query = ListQuery.model_validate(app.event.query_string_parameters or {})
-    except ValidationError as exc:
-        raise BadRequestError(
-            f"invalid query: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}"
-        ) from exc
+    query = app.query(ListQuery)
     page = domain.list_payments(
         app.deps.payments, owner=app.principal().sub, limit=query.limit, cursor=query.cursor
     )
