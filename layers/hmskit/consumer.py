@@ -64,18 +64,12 @@ class EventDeduplicator:
 
     def _persistence(self) -> tuple[Any, Any]:
         if self._layer is None:
-            from aws_lambda_powertools.utilities.idempotency import (
-                DynamoDBPersistenceLayer,
-                IdempotencyConfig,
-            )
+            from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
-            self._layer = DynamoDBPersistenceLayer(
-                table_name=self._table_name,
-                key_attr="pk",
-                sort_key_attr="sk",
-                static_pk_value=f"IDEMPOTENCY#{self._window}#events",
-                expiry_attr="expires_at",
-                boto3_client=self._client,
+            from hmskit.idempotency import window_table_layer
+
+            self._layer = window_table_layer(
+                self._client, self._table_name, f"IDEMPOTENCY#{self._window}#events"
             )
             self._config = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=self._ttl)
         return self._layer, self._config

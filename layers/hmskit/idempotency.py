@@ -24,6 +24,21 @@ class IdempotencyError(Exception):
     """The idempotency record could not be read or written."""
 
 
+def window_table_layer(client: Any, table_name: str, partition: str) -> Any:
+    """Powertools' DynamoDB persistence on the window's own single table: one partition per use,
+    records expiring through the table's TTL attribute."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    return DynamoDBPersistenceLayer(
+        table_name=table_name,
+        key_attr="pk",
+        sort_key_attr="sk",
+        static_pk_value=partition,
+        expiry_attr="expires_at",
+        boto3_client=client,
+    )
+
+
 class Idempotency:
     def __init__(self, client: Any, table_name: str, *, ttl_seconds: int, scope: str) -> None:
         self._client = client
@@ -35,19 +50,9 @@ class Idempotency:
 
     def _persistence(self) -> tuple[Any, Any]:
         if self._layer is None:
-            from aws_lambda_powertools.utilities.idempotency import (
-                DynamoDBPersistenceLayer,
-                IdempotencyConfig,
-            )
+            from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
-            self._layer = DynamoDBPersistenceLayer(
-                table_name=self._table_name,
-                key_attr="pk",
-                sort_key_attr="sk",
-                static_pk_value=f"IDEMPOTENCY#{self._scope}",
-                expiry_attr="expires_at",
-                boto3_client=self._client,
-            )
+            self._layer = window_table_layer(self._client, self._table_name, f"IDEMPOTENCY#{self._scope}")
             self._config = IdempotencyConfig(
                 event_key_jmespath="[principal, route, key]",
                 payload_validation_jmespath="body",
