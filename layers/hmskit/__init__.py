@@ -10,5 +10,14 @@ One small module per capability, each with its own errors:
 - idempotency   Idempotency-Key support for POST (Powertools idempotency)
 - observability Powertools Logger and Metrics; Tracer only when enabled
 - http          the Powertools resolver wired with all of the above
+- chalice       the same for a Chalice app (API Gateway payload 1.0)
+- contracts     the versioned event contracts (pydantic); the source of events/schemas/
+- outbox        the transactional outbox, its relay, PutEvents with partial-failure retries
+- consumer      SQS batches of bus events, deduplicated by event id; the one entry point
+- discovery     Cloud Map lookups behind a TTL cache, with a static fallback
+- a2a           window-to-window HTTP calls carrying the caller's token
+- cursors       opaque pagination cursors
+- currencies    ISO 4217 codes and minor units
+- apidoc        a window's operations, declared for docs/openapi.json
 - ids, clock    time-ordered ids and an injectable clock
 """
