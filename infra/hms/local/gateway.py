@@ -92,6 +92,22 @@ class Verifier(Protocol):
     def verify(self, token: str) -> Mapping[str, Any]: ...
 
 
+class Site(Protocol):
+    """What the gateway serves where no route matched (the portal, the dev sign-in: hms.local.portal)."""
+
+    def handles(self, method: str, path: str) -> bool: ...
+
+    def respond(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
+        base_url: str,
+    ) -> Any: ...
+
+
 class _Disconnected(Exception):
     pass
 
@@ -145,6 +161,7 @@ class Gateway:
         clock: Callable[[], float] = time.time,
         token_cache_size: int = TOKEN_CACHE_SIZE,
         timeout_grace: float = TIMEOUT_GRACE_SECONDS,
+        site: Site | None = None,
     ) -> None:
         self._routes = routes_provider
         self._invoker = invoker
@@ -157,6 +174,7 @@ class Gateway:
         self._tokens: OrderedDict[str, tuple[float, Mapping[str, Any], tuple[str, ...]]] = OrderedDict()
         self._token_cache_size = token_cache_size
         self._grace = timeout_grace
+        self._site = site
 
     # -- ASGI entry point --------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -211,6 +229,10 @@ class Gateway:
                 return special
         table = self._routes()
         match = table.match(method, path)
+        if match is None and self._site is not None and self._site.handles(method, path):
+            served = await self._serve_site(scope, receive, method, path, rid)
+            if served is not None:
+                return served
         if match is None:
             allowed = table.allowed_methods(path)
             if allowed:
@@ -293,6 +315,23 @@ class Gateway:
         except Exception as exc:
             return self._invoke_error(exc, window.name, window.timeout, path, rid)
         return self._window_response(result, window.name, window.payload_version, path, rid)
+
+    async def _serve_site(
+        self, scope: Scope, receive: Receive, method: str, path: str, rid: str
+    ) -> _Response | None:
+        body = await self._read_body(receive)
+        if body is None:
+            await self._drain(receive)
+            return self._too_large(path, rid, "site")
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        host = next((v for k, v in headers if k == "host"), "") or "127.0.0.1"
+        query = scope.get("query_string", b"").decode("latin-1")
+        base_url = f"{scope.get('scheme', 'http')}://{host}"
+        answer = self._site.respond(method, path, query, headers, body, base_url) if self._site else None
+        if answer is None:
+            return None
+        out: Headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
+        return _Response(answer.status, out, b"" if method == "HEAD" else answer.body)
 
     async def _special(self, scope: Scope, method: str, path: str, rid: str) -> _Response | None:
         if method != "GET":

@@ -168,6 +168,7 @@ def startup_table(
         table.add_section()
     urls = Table.grid(padding=(0, 2))
     urls.add_row("gateway", opts.base_url)
+    urls.add_row("portal", f"{opts.base_url}/ (sign in as a test citizen; build it with make web)")
     urls.add_row("JWKS", f"{opts.base_url}/.well-known/jwks.json")
     urls.add_row("health", f"{opts.base_url}/_hms/health")
     urls.add_row("AWS endpoint", f"{endpoint} ({'embedded moto' if embedded else 'external'})")
@@ -200,6 +201,7 @@ async def run(
     from hms.local.devauth import DevIssuer
     from hms.local.emulator import EmulatorError, check_port_free, start_moto
     from hms.local.gateway import Gateway
+    from hms.local.portal import LocalSite
     from hms.local.provision import (
         NAMESPACE,
         AwsClients,
@@ -354,8 +356,15 @@ async def run(
                 "outbox": {"published": dict(relay.published) if relay is not None else {}},
             }
 
+        site = LocalSite.for_platform(opts.root, issuer, platform)  # the portal and the dev sign-in
         gateway = Gateway(
-            lambda: holder.table, invoker, issuer, log=log, health_provider=health, jwks_provider=issuer.jwks
+            lambda: holder.table,
+            invoker,
+            issuer,
+            log=log,
+            health_provider=health,
+            jwks_provider=issuer.jwks,
+            site=site,
         )
         # --host is the user's explicit choice (default 127.0.0.1), so a non-loopback one is allowed
         server = serve(
