@@ -9,6 +9,8 @@ One small module per capability, each with its own errors:
 - ratelimit     per-principal fixed-window rate limiting on that table
 - idempotency   Idempotency-Key support for POST (Powertools idempotency)
 - observability Powertools Logger and Metrics; Tracer only when enabled
+- jsonbody      request bodies as JSON, nesting bounded (400 past it) for every window
+- text          pydantic string types that refuse control characters
 - http          the Powertools resolver wired with all of the above
 - chalice       the same for a Chalice app (API Gateway payload 1.0)
 - contracts     the versioned event contracts (pydantic); the source of events/schemas/

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from chalice.app import Chalice, Request, Response
 
+from hmskit import jsonbody
 from hmskit.auth import AuthError, Principal, principal_from_event, rate_limit_key
 from hmskit.observability import entrypoint, logger
 from hmskit.problems import (
@@ -230,6 +231,7 @@ class ChaliceWindow:
         if ctype != "application/json" and not ctype.endswith("+json"):
             raise UnsupportedMediaTypeError(f"expected Content-Type application/json, got {ctype or 'none'}")
         data = self.body_bytes()
+        jsonbody.check_depth(data)  # 400 past the platform's bound, as every window answers
         from pydantic import ValidationError  # already loaded: ``model`` is a pydantic model
 
         try:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as _RouteNotFound
 
+from hmskit import jsonbody
 from hmskit.auth import AuthError, Principal, principal_from_event, rate_limit_key
 from hmskit.idempotency import HEADER as IDEMPOTENCY_HEADER
 from hmskit.idempotency import Idempotency
@@ -31,7 +32,6 @@ from hmskit.problems import (
     PROBLEM_CONTENT_TYPE,
     BadRequestError,
     InternalError,
-    MalformedJSONError,
     MethodNotAllowedError,
     NotFoundError,
     PayloadTooLargeError,
@@ -204,15 +204,11 @@ class WindowApp:
         return data
 
     def json_body(self, model: type[M]) -> M:
-        """Parse the body as ``model``: 415, 413, 400 (malformed) or 422 (invalid) on failure."""
+        """Parse the body as ``model``: 415, 413, 400 (malformed, or nested too deep) or 422 (invalid)."""
         ctype = (self.header("content-type") or "").split(";")[0].strip().lower()
         if ctype != "application/json" and not ctype.endswith("+json"):
             raise UnsupportedMediaTypeError(f"expected Content-Type application/json, got {ctype or 'none'}")
-        data = self.body_bytes()
-        try:
-            parsed = json.loads(data, parse_float=Decimal)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedJSONError(f"request body is not valid JSON: {exc}") from exc
+        parsed = jsonbody.loads(self.body_bytes())  # 400 when malformed or nested too deep
         from pydantic import ValidationError  # already loaded: ``model`` is a pydantic model
 
         try:

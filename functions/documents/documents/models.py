@@ -6,9 +6,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from hmskit.text import SINGLE_LINE
+
 Kind = Literal["photo", "proof_of_identity", "other"]
 RenewalId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-Filename = Annotated[str, StringConstraints(max_length=255)]
+Filename = Annotated[str, StringConstraints(max_length=255), SINGLE_LINE]
 
 
 class UploadFields(BaseModel):
@@ -30,7 +32,9 @@ class StartUpload(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    content_type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    content_type: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SINGLE_LINE
+    ]
     size: int = Field(strict=True, gt=0)
     filename: Filename | None = None
     kind: Kind = "other"

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from eligibility.rules import Application
 from hmskit.ids import is_id
+from hmskit.text import SINGLE_LINE
 
 MAX_NAME_CHANGE_DOCUMENTS = 10
 
@@ -25,7 +26,7 @@ def _document_id(value: str) -> str:
     return value
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SINGLE_LINE]
 DocumentId = Annotated[str, AfterValidator(_document_id)]
 
 

@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from hmskit.ids import is_id
+from hmskit.text import SINGLE_LINE
 from passport.countries import COUNTRIES
 from passport.domain import Address, Application
 
@@ -61,13 +62,14 @@ def _passport_number(value: object) -> str:
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 PassportNumber = Annotated[str, BeforeValidator(_passport_number)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SINGLE_LINE]
+Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SINGLE_LINE]
 Email = Annotated[
     str,
     StringConstraints(
         strip_whitespace=True, min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
     ),
+    SINGLE_LINE,
 ]
 
 
@@ -78,7 +80,9 @@ class MailingAddress(BaseModel):
     line2: Line | None = None
     city: Line
     state: Line
-    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, max_length=16)]
+    postal_code: Annotated[
+        str, StringConstraints(strip_whitespace=True, to_upper=True, max_length=16), SINGLE_LINE
+    ]
     country: str
 
     @field_validator("postal_code")

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from hmskit.currencies import MINOR_UNITS
+from hmskit.text import SINGLE_LINE
 
 MAX_AMOUNT = Decimal("1000000.00")
 # Plain decimal notation only: Decimal() alone also takes "1e3", "1_000" and non-ASCII digits.
@@ -20,7 +21,9 @@ class CreatePayment(BaseModel):
 
     amount: Decimal = Field(gt=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False)
     currency: str = "USD"
-    purpose: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    purpose: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SINGLE_LINE
+    ]
     renewal_id: Annotated[str, StringConstraints(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")] | None = Field(
         default=None, description="the passport renewal this payment is for (the passport window's id)"
     )
