@@ -1,7 +1,36 @@
 """ISO 4217 active currency codes and their minor units (decimal places): the one table payments
-validates amounts with and passport checks its renewal fee against."""
+validates amounts with and passport checks its renewal fee against, and ``money()``, the one way an
+amount is written when it leaves the platform.
+
+DynamoDB (and ministack) store numbers normalised: ``N "12.50"`` reads back as ``12.5`` and
+``130.00`` as ``130``. So an amount read from a table is never written out as it is: ``money()``
+puts back the currency's minor units. The table is kept here (no runtime dependency) and checked
+against a maintained ISO 4217 package in the tests (``tests/unit/test_money_quantized.py``).
+"""
 
 from __future__ import annotations
+
+from decimal import Decimal
+
+
+def quantize(amount: Decimal, currency: str) -> Decimal:
+    """``amount`` with exactly the currency's minor-unit places (``12.5 USD`` -> ``12.50``).
+
+    An unknown code keeps the amount as it is: never invent places for a currency not in the table.
+    Rounding is never needed for an amount that was accepted (it had at most those places).
+    """
+    if not isinstance(amount, Decimal):  # money is never a float, anywhere
+        raise TypeError(f"an amount must be a Decimal, got {type(amount).__name__}")
+    places = MINOR_UNITS.get(currency)
+    if places is None:
+        return amount
+    return amount.quantize(Decimal(1).scaleb(-places))
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """The amount as it leaves the platform: plain decimal notation (never ``1E+2``), minor units."""
+    return f"{quantize(amount, currency):f}"
+
 
 # code -> number of decimal places (ISO 4217 "minor unit")
 MINOR_UNITS: dict[str, int] = {
@@ -146,12 +175,14 @@ MINOR_UNITS: dict[str, int] = {
     "USD": 2,
     "UYU": 2,
     "UZS": 2,
+    "VED": 2,
     "VES": 2,
     "VND": 0,
     "VUV": 0,
     "WST": 2,
     "XAF": 0,
     "XCD": 2,
+    "XCG": 2,
     "XOF": 0,
     "XPF": 0,
     "YER": 2,

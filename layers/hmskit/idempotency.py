@@ -1,21 +1,45 @@
-"""Idempotency-Key for POST, on Powertools idempotency and the window's own table.
+"""Idempotency-Key for POST: the key's record is written in the same transaction as the effect.
 
 A client that retries a POST with the same ``Idempotency-Key`` gets the first response again and no
 second effect. The key is scoped to the principal and the route, so two citizens never collide; a
-reused key with a different body is refused (422), and a retry while the first attempt still runs
-gets 409.
+reused key with a different body is refused (422).
+
+Why not a record beside the effect (Powertools idempotency, as before): the effect's transaction
+and the record were two writes, so a process killed between them left the effect stored and the key
+free, and a retry ran the effect again. Here the record is one more item of the effect's own
+``TransactWriteItems`` (``Idempotency.transact``): a crash leaves both or neither. So a retry finds
+
+- a completed record: the first response, replayed as it was sent;
+- a record without a response (the process died after the commit, before answering): the effect is
+  stored, and the window answers from it (``recorded()`` names it) instead of producing it again;
+- no record: nothing happened; the request runs.
+
+``compute()`` (``WindowApp.idempotent``) takes no arguments, so the request's claim reaches the
+adapter that writes the effect through a context variable set for the duration of ``compute()``.
+
+Records are spread over the table: one partition key per (principal, route, key) digest, never one
+partition per window, so DynamoDB spreads them over its partitions like the citizens' own items.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
+from hmskit.clock import Clock, SystemClock
 from hmskit.problems import BadRequestError, ConflictError, ServiceUnavailableError, UnprocessableError
+from hmskit.store import ConditionFailedError, StoreError, TableStore, TransactionConflictError
 
 HEADER = "idempotency-key"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+PK_PREFIX = "IDEMPOTENCY#"
+RECORD_SK = "IDEMPOTENCY"
+MAX_ROUNDS = 3  # reads of a record another attempt is writing at the same moment, before 409
 
 StoredResponse = dict[str, Any]
 
@@ -24,12 +48,54 @@ class IdempotencyError(Exception):
     """The idempotency record could not be read or written."""
 
 
-def window_table_layer(client: Any, table_name: str, partition: str) -> Any:
-    """Powertools' DynamoDB persistence on the window's own single table: one partition per use,
-    records expiring through the table's TTL attribute."""
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+class KeyClaimedError(Exception):
+    """Another attempt with the same Idempotency-Key committed its effect first (this one wrote
+    nothing): the caller answers with that attempt's result."""
 
-    return DynamoDBPersistenceLayer(
+
+def record_key(scope: str, principal: str, route: str, key: str) -> tuple[str, str]:
+    """(pk, sk) of a key's record: a partition of its own, named by a digest (no citizen id in it)."""
+    digest = hashlib.sha256(f"{principal}\n{route}\n{key}".encode()).hexdigest()[:32]
+    return f"{PK_PREFIX}{scope}#{digest}", RECORD_SK
+
+
+def fingerprint(body: Any) -> str:
+    """The request body's digest: the same request is the same canonical JSON."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class Claim:
+    """The Idempotency-Key of the request being computed."""
+
+    pk: str
+    sk: str
+    fingerprint: str
+    now: int
+    expires_at: int
+    resource: str | None = None  # the effect a first attempt committed, when this is its retry
+    written: bool = False  # the record went into the effect's transaction
+
+
+def window_table_layer(client: Any, table_name: str, partition: str) -> Any:
+    """Powertools' DynamoDB persistence on the window's own single table (the event deduplicator's):
+    each record in a partition of its own (``<partition>#<digest>``), expiring through the table's
+    TTL attribute. One static partition per window would put every record on one partition key."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+
+    class SpreadLayer(DynamoDBPersistenceLayer):
+        def _get_key(self, idempotency_key: str) -> dict[str, Any]:
+            digest = idempotency_key.rsplit("#", 1)[-1]
+            return {"pk": {"S": f"{partition}#{digest}"}, "sk": {"S": idempotency_key}}
+
+        def _item_to_data_record(self, item: dict[str, Any]) -> DataRecord:
+            record: DataRecord = super()._item_to_data_record(item)
+            record.idempotency_key = str(item["sk"]["S"])
+            return record
+
+    return SpreadLayer(
         table_name=table_name,
         key_attr="pk",
         sort_key_attr="sk",
@@ -40,26 +106,60 @@ def window_table_layer(client: Any, table_name: str, partition: str) -> Any:
 
 
 class Idempotency:
-    def __init__(self, client: Any, table_name: str, *, ttl_seconds: int, scope: str) -> None:
-        self._client = client
-        self._table_name = table_name
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        *,
+        ttl_seconds: int,
+        scope: str,
+        clock: Clock | None = None,
+    ) -> None:
+        self._store = TableStore(client, table_name)
         self._ttl = ttl_seconds
         self._scope = scope
-        self._layer: Any = None
-        self._config: Any = None
+        self._clock = clock or SystemClock()
+        self._current: ContextVar[Claim | None] = ContextVar(f"idempotency-{scope}", default=None)
 
-    def _persistence(self) -> tuple[Any, Any]:
-        if self._layer is None:
-            from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+    # -- for the adapter that writes the effect ----------------------------------------------------
+    def recorded(self) -> str | None:
+        """The resource a first attempt of this very request committed (its answer was lost), if any:
+        the window answers with it instead of producing the effect again."""
+        claim = self._current.get()
+        return claim.resource if claim is not None else None
 
-            self._layer = window_table_layer(self._client, self._table_name, f"IDEMPOTENCY#{self._scope}")
-            self._config = IdempotencyConfig(
-                event_key_jmespath="[principal, route, key]",
-                payload_validation_jmespath="body",
-                expires_after_seconds=self._ttl,
-            )
-        return self._layer, self._config
+    def transact(self, store: TableStore, ops: Sequence[dict[str, Any]], *, resource: str) -> None:
+        """The effect's transaction, with the request's idempotency record as its last item when
+        the request carries an Idempotency-Key. ``KeyClaimedError`` when another attempt with the
+        same key committed first (nothing was written); other cancellations propagate as they are."""
+        claim = self._current.get()
+        if claim is None:
+            store.transact(ops)
+            return
+        try:
+            store.transact([*ops, self._claim_op(claim, resource)])
+        except TransactionConflictError as exc:
+            if exc.reasons and exc.reasons[-1] == "ConditionalCheckFailed":
+                raise KeyClaimedError("another attempt with this Idempotency-Key came first") from exc
+            raise
+        claim.written = True
+        claim.resource = resource
 
+    def _claim_op(self, claim: Claim, resource: str) -> dict[str, Any]:
+        item = {
+            "pk": claim.pk,
+            "sk": claim.sk,
+            "type": "idempotency",
+            "fingerprint": claim.fingerprint,
+            "resource": resource,
+            "expires_at": claim.expires_at,
+        }
+        put = self._store.put_op(item, new=False)
+        put["Put"]["ConditionExpression"] = "attribute_not_exists(pk) OR expires_at < :now"
+        put["Put"]["ExpressionAttributeValues"] = {":now": {"N": str(claim.now)}}
+        return put
+
+    # -- for WindowApp.idempotent ------------------------------------------------------------------
     def run(
         self,
         *,
@@ -72,9 +172,8 @@ class Idempotency:
     ) -> StoredResponse:
         """``compute()`` once per (principal, route, key); later calls replay its result.
 
-        ``context`` (the Lambda context) bounds the in-progress record by the invocation's remaining
-        time: if the function dies mid-request, a retry may proceed once that time has passed instead
-        of getting 409 until the record expires.
+        ``context`` (the Lambda context) is accepted for the caller's sake and not needed: no record
+        is ever left "in progress", so a retry never waits for one to expire.
         """
         if key is None:
             return compute()
@@ -82,41 +181,88 @@ class Idempotency:
             raise BadRequestError(
                 "Idempotency-Key must be 1 to 255 visible ASCII characters", slug="bad-idempotency-key"
             )
-        from aws_lambda_powertools.utilities.idempotency import idempotent_function
-        from aws_lambda_powertools.utilities.idempotency.exceptions import (
-            IdempotencyAlreadyInProgressError,
-            IdempotencyPersistenceLayerError,
-            IdempotencyValidationError,
+        pk, sk = record_key(self._scope, principal, route, key)
+        digest = fingerprint(body)
+        for _round in range(MAX_ROUNDS):
+            now = int(self._clock.now())
+            record = self._read(pk, sk, now)
+            if record is not None:
+                if record.get("fingerprint") != digest:
+                    raise UnprocessableError(
+                        "this Idempotency-Key was already used with a different request body",
+                        slug="idempotency-key-reused",
+                    )
+                if record.get("response"):
+                    return dict(json.loads(str(record["response"])))
+            claim = Claim(
+                pk,
+                sk,
+                digest,
+                now,
+                now + self._ttl,
+                resource=str(record["resource"]) if record and record.get("resource") else None,
+                written=record is not None,
+            )
+            token = self._current.set(claim)
+            try:
+                response = compute()
+            except KeyClaimedError:
+                continue  # another attempt committed first: its record answers on the next round
+            finally:
+                self._current.reset(token)
+            stored = self._complete(claim, response)
+            if stored is not None:
+                return stored
+        raise ConflictError(
+            "a request with this Idempotency-Key is still in progress; retry shortly",
+            slug="idempotency-in-progress",
+            headers={"Retry-After": "1"},
         )
 
-        layer, config = self._persistence()
-        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-            config.register_lambda_context(context)
-
-        def idempotent_post(request: dict[str, Any]) -> StoredResponse:
-            return compute()
-
-        guarded = idempotent_function(
-            data_keyword_argument="request", persistence_store=layer, config=config
-        )(idempotent_post)
+    def _read(self, pk: str, sk: str, now: int) -> dict[str, Any] | None:
         try:
-            result: StoredResponse = guarded(
-                request={"principal": principal, "route": route, "key": key, "body": body}
-            )
-        except IdempotencyValidationError as exc:
-            raise UnprocessableError(
-                "this Idempotency-Key was already used with a different request body",
-                slug="idempotency-key-reused",
-            ) from exc
-        except IdempotencyAlreadyInProgressError as exc:
-            raise ConflictError(
-                "a request with this Idempotency-Key is still in progress; retry shortly",
-                slug="idempotency-in-progress",
-                headers={"Retry-After": "1"},
-            ) from exc
-        except IdempotencyPersistenceLayerError as exc:
+            record = self._store.get(pk, sk)
+        except StoreError as exc:
             raise ServiceUnavailableError(
-                "the idempotency record could not be stored; retry with the same key",
+                "the idempotency record could not be read; retry with the same key",
                 slug="idempotency-unavailable",
             ) from exc
-        return result
+        if record is None or int(record.get("expires_at", 0)) < now:
+            return None  # TTL deletes late (moto never): an expired record is no record
+        return record
+
+    def _complete(self, claim: Claim, response: StoredResponse) -> StoredResponse | None:
+        """Store the answer on the record; the answer to give (``None``: read the record again).
+
+        The effect is committed already, so a failure to store its answer never fails the request:
+        a retry finds the record without a response and answers from the stored effect."""
+        text = json.dumps(response, separators=(",", ":"), default=str)
+        try:
+            if claim.written:
+                self._store.update(
+                    claim.pk,
+                    claim.sk,
+                    {"response": text},
+                    expect={"fingerprint": claim.fingerprint},
+                    expect_absent=("response",),
+                )
+            else:  # an effect that needed no transaction of its own (already idempotent by state)
+                self._store.put(
+                    {
+                        "pk": claim.pk,
+                        "sk": claim.sk,
+                        "type": "idempotency",
+                        "fingerprint": claim.fingerprint,
+                        "response": text,
+                        "expires_at": claim.expires_at,
+                    },
+                    condition="attribute_not_exists(pk) OR expires_at < :now",
+                    values={":now": claim.now},
+                )
+        except ConditionFailedError:
+            return None  # another attempt answered first: replay its answer
+        except StoreError:
+            from hmskit.observability import logger
+
+            logger().exception("the idempotency record's answer could not be stored")
+        return response

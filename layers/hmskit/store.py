@@ -173,14 +173,15 @@ class TableStore:
         changes: Mapping[str, Any],
         *,
         expect: Mapping[str, Any] | None = None,
+        expect_absent: tuple[str, ...] = (),
     ) -> Item:
         """Change attributes of an existing item (``None`` removes one) and return it as written.
 
-        The write happens only if the item exists and every ``expect`` attribute equals its value;
-        otherwise ``ConditionFailedError``. Attribute names are always placeholders, so reserved
-        words such as ``status`` are safe.
+        The write happens only if the item exists, every ``expect`` attribute equals its value and
+        no ``expect_absent`` attribute is set; otherwise ``ConditionFailedError``. Attribute names
+        are always placeholders, so reserved words such as ``status`` are safe.
         """
-        kwargs = self.update_op(pk, sk, changes, expect=expect)["Update"]
+        kwargs = self.update_op(pk, sk, changes, expect=expect, expect_absent=expect_absent)["Update"]
         kwargs["ReturnValues"] = "ALL_NEW"
         try:
             resp = self._client.update_item(**kwargs)

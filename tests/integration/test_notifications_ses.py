@@ -133,6 +133,16 @@ def rows(dynamodb: Any, table: str, owner: str) -> list[dict[str, Any]]:
     return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
 
 
+def event_records(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    """The event deduplicator's records: each in a partition of its own (``IDEMPOTENCY#<window>#events#<digest>``)."""
+    items = dynamodb.scan(
+        TableName=table,
+        FilterExpression="begins_with(pk, :p)",
+        ExpressionAttributeValues={":p": {"S": "IDEMPOTENCY#notifications#events#"}},
+    )["Items"]
+    return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+
+
 def submitted(owner: str, email: str | None) -> RenewalSubmittedV1:
     return RenewalSubmittedV1(
         renewal_id="R-77", owner=owner, full_name="A Citizen", email=email, submitted_at=T0
@@ -185,7 +195,7 @@ def test_the_same_event_delivered_twice_sends_one_email(
     assert deliver(window(table), event) == []  # a second delivery, another warm container
 
     assert len(sent_to(moto_endpoint, address)) == 1
-    done = rows(dynamodb, table, "IDEMPOTENCY#notifications#events")
+    done = event_records(dynamodb, table)
     assert [r["status"] for r in done] == ["COMPLETED"]
     assert len([r for r in rows(dynamodb, table, "bob") if r["sk"].startswith("NOTIFICATION#")]) == 1
 
@@ -195,7 +205,7 @@ def test_a_redelivery_after_the_idempotency_record_is_gone_still_sends_nothing(
 ) -> None:
     event = bus_event(captured("bob", address))
     deliver(window(table), event)
-    for record in rows(dynamodb, table, "IDEMPOTENCY#notifications#events"):  # expired, or never completed
+    for record in event_records(dynamodb, table):  # expired, or never completed
         dynamodb.delete_item(TableName=table, Key={"pk": {"S": record["pk"]}, "sk": {"S": record["sk"]}})
 
     assert deliver(window(table), event) == []

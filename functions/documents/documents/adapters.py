@@ -26,6 +26,7 @@ from documents.domain import (
     UploadChangedError,
     UploadMissingError,
 )
+from hmskit.idempotency import Idempotency
 from hmskit.ids import is_id
 from hmskit.outbox import Outbox
 from hmskit.store import ConditionFailedError, TableStore, TransactionConflictError
@@ -49,9 +50,12 @@ def upload_key(doc_id: str) -> str:
 
 
 class DynamoDocumentRepository:
-    def __init__(self, store: TableStore, outbox: Outbox | None = None) -> None:
+    def __init__(
+        self, store: TableStore, outbox: Outbox | None = None, claims: Idempotency | None = None
+    ) -> None:
         self._store = store
         self._outbox = outbox
+        self._claims = claims
 
     def _event_ops(self, events: Sequence[Any]) -> list[dict[str, Any]]:
         if events and self._outbox is None:
@@ -59,7 +63,8 @@ class DynamoDocumentRepository:
         return [self._outbox.op(e) for e in events] if self._outbox is not None else []
 
     def add(self, doc: Document, events: Sequence[Any] = ()) -> None:
-        """One transaction: the metadata item and an outbox item per event."""
+        """One transaction: the metadata item, an outbox item per event and the request's
+        Idempotency-Key record."""
         ops = [
             self._store.put_op(
                 {
@@ -81,11 +86,18 @@ class DynamoDocumentRepository:
             *self._event_ops(events),
         ]
         try:
-            self._store.transact(ops)
+            if self._claims is not None:
+                self._claims.transact(self._store, ops, resource=doc.id)
+            else:
+                self._store.transact(ops)
         except TransactionConflictError as exc:  # a 80-bit random collision: refuse, never overwrite
             if exc.condition_failed:
                 raise RuntimeError(f"document id {doc.id} collided") from exc
             raise
+
+    def recorded(self, owner: str) -> Document | None:
+        first = self._claims.recorded() if self._claims is not None else None
+        return self.get(owner, first) if first is not None else None
 
     def get(self, owner: str, doc_id: str) -> Document | None:
         if not is_id(doc_id):
@@ -173,6 +185,17 @@ class S3ObjectStore:
         except BotoCoreError as exc:
             raise ObjectStoreError("document storage is unavailable; retry shortly") from exc
         return StagedObject(size=int(head["ContentLength"]), tag=str(head["ETag"]))
+
+    def promoted(self, doc_id: str) -> bool:
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=doc_key(doc_id))
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                return False
+            raise ObjectStoreError("document storage is unavailable; retry shortly") from exc
+        except BotoCoreError as exc:
+            raise ObjectStoreError("document storage is unavailable; retry shortly") from exc
+        return True
 
     def promote(self, doc_id: str, *, tag: str, content_type: str) -> None:
         try:
@@ -265,6 +288,9 @@ class InMemoryDocumentRepository:
     def get(self, owner: str, doc_id: str) -> Document | None:
         return self.items.get((owner, doc_id))
 
+    def recorded(self, owner: str) -> Document | None:
+        return None  # no Idempotency-Key records here: the handler tests fake the idempotency
+
     def set_status(self, doc: Document, *, expected: str, events: Sequence[Any] = ()) -> None:
         current = self.items.get((doc.owner, doc.id))
         if current is None or current.status != expected:
@@ -298,6 +324,9 @@ class InMemoryObjectStore:
         if found is None:
             return None
         return StagedObject(size=len(found[0]), tag=hashlib.md5(found[0]).hexdigest())  # noqa: S324
+
+    def promoted(self, doc_id: str) -> bool:
+        return doc_key(doc_id) in self.objects
 
     def promote(self, doc_id: str, *, tag: str, content_type: str) -> None:
         staged = self.staged(doc_id)

@@ -87,16 +87,21 @@ def build(
     outbox = Outbox(
         store, window=settings.window, new_id=lambda: new_id(int(clock.now() * 1000)), now=clock.now
     )
+    idempotency = Idempotency(
+        dynamodb,
+        settings.table_name,
+        ttl_seconds=settings.idempotency_ttl_seconds,
+        scope=settings.window,
+        clock=clock,
+    )
     return Deps(
         settings=settings,
-        documents=DynamoDocumentRepository(store, outbox),
+        documents=DynamoDocumentRepository(store, outbox, idempotency),
         outbox=outbox,
         relay_factory=relay_factory(store, settings.event_bus),
         objects=S3ObjectStore(s3, bucket),
         rate_limiter=limiter,
-        idempotency=Idempotency(
-            dynamodb, settings.table_name, ttl_seconds=settings.idempotency_ttl_seconds, scope=settings.window
-        ),
+        idempotency=idempotency,
         limits=limits,
         clock=clock,
     )

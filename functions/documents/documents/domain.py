@@ -154,6 +154,11 @@ class DocumentRepository(Protocol):
 
     def get(self, owner: str, doc_id: str) -> Document | None: ...
 
+    def recorded(self, owner: str) -> Document | None:
+        """The document a first attempt of this very request (same Idempotency-Key) already stored,
+        when its answer was lost; ``None`` otherwise."""
+        ...
+
     def set_status(self, doc: Document, *, expected: str, events: Sequence[Any] = ()) -> None:
         """Store ``doc.status`` and ``doc.sha256`` (and the events) if the stored status is
         ``expected``, else ``StatusChangedError`` and nothing is written."""
@@ -175,6 +180,10 @@ class ObjectStore(Protocol):
         ...
 
     def staged(self, doc_id: str) -> StagedObject | None: ...
+
+    def promoted(self, doc_id: str) -> bool:
+        """Whether the document's own object exists (an upload was promoted to it)."""
+        ...
 
     def promote(self, doc_id: str, *, tag: str, content_type: str) -> None:
         """Make the staged upload (exactly the one ``tag`` names) the document's object."""
@@ -241,11 +250,17 @@ def upload_document(
     now_iso: Callable[[], str],
     announce: Announce = _silent,
 ) -> Document:
-    """Store an inline upload; ``announce`` builds its DocumentUploaded, recorded with its metadata."""
+    """Store an inline upload; ``announce`` builds its DocumentUploaded, recorded with its metadata.
+
+    A retry of a request whose document is already stored gets that document back: no second object,
+    document or event."""
     _check_size(len(upload.data), limits.max_upload_bytes)
     ctype = sniff(upload.data[:SNIFF_BYTES])
     if ctype is None:
         raise UnsupportedDocumentTypeError("the file is not a PDF, JPEG or PNG (judged by its content)")
+    first = repo.recorded(owner)
+    if first is not None:
+        return first
     doc = Document(
         id=new_id(),
         owner=owner,
@@ -322,6 +337,12 @@ def start_upload(
 ) -> tuple[Document, PresignedPost]:
     ctype = _check_type(content_type)
     _check_size(size, limits.max_presigned_bytes)
+    first = repo.recorded(owner)  # a retry whose first attempt stored the pending document
+    if first is not None:
+        post = objects.presign_post(
+            first.id, content_type=first.content_type, size=first.size, expires_in=limits.url_ttl_seconds
+        )
+        return first, post
     doc = Document(
         id=new_id(),
         owner=owner,
@@ -350,7 +371,8 @@ def complete_upload(
     """Verify a presigned upload and make the document available (or reject and discard it).
 
     The change to ``available`` and its DocumentUploaded event are written together, once: a second
-    completion finds it available and announces nothing.
+    completion finds it available and announces nothing. A completion that stopped after promoting
+    the upload (the staged copy is gone) is finished by the next one, from the promoted object.
     """
     doc = get_document(repo, owner=owner, doc_id=doc_id)
     if doc.status == AVAILABLE:
@@ -358,13 +380,14 @@ def complete_upload(
     if doc.status != PENDING:
         raise UploadNotPendingError(f"document {doc_id} is {doc.status}; upload it again")
     staged = objects.staged(doc.id)
-    if staged is None:
+    if staged is not None:
+        if staged.size != doc.size:
+            _reject(repo, objects, doc, f"the upload is {staged.size} bytes; {doc.size} were declared")
+        # From here on the document's own object is checked: a later POST to the (still valid) upload
+        # form can only replace the staged copy, never the bytes that were verified.
+        objects.promote(doc.id, tag=staged.tag, content_type=doc.content_type)
+    elif not objects.promoted(doc.id):
         raise UploadMissingError(f"nothing has been uploaded for document {doc_id} yet")
-    if staged.size != doc.size:
-        _reject(repo, objects, doc, f"the upload is {staged.size} bytes; {doc.size} were declared")
-    # From here on the document's own object is checked: a later POST to the (still valid) upload
-    # form can only replace the staged copy, never the bytes that were verified.
-    objects.promote(doc.id, tag=staged.tag, content_type=doc.content_type)
     found = sniff(objects.read_prefix(doc.id, SNIFF_BYTES))
     if found != doc.content_type:
         _reject(

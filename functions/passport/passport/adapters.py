@@ -35,6 +35,7 @@ from passport.domain import (
 if TYPE_CHECKING:
     from hmskit.a2a import A2AResponse
     from hmskit.contracts import Event
+    from hmskit.idempotency import Idempotency
     from hmskit.outbox import Outbox
 
 _PREFIX = "RENEWAL#"
@@ -149,17 +150,26 @@ def _is_stale(before: Renewal, current: Renewal) -> bool:
 
 
 class DynamoRenewalRepository:
-    def __init__(self, store: TableStore, outbox: Outbox) -> None:
+    def __init__(self, store: TableStore, outbox: Outbox, claims: Idempotency | None = None) -> None:
         self._store = store
         self._outbox = outbox
+        self._claims = claims
 
     def add(self, renewal: Renewal, event: Event) -> None:
+        """One transaction: the renewal, its event's outbox item and the request's Idempotency-Key
+        record."""
+        ops = [self._store.put_op(renewal_item(renewal), new=True), self._outbox.op(event)]
         try:
-            self._store.transact(
-                [self._store.put_op(renewal_item(renewal), new=True), self._outbox.op(event)]
-            )
+            if self._claims is not None:
+                self._claims.transact(self._store, ops, resource=renewal.id)
+            else:
+                self._store.transact(ops)
         except TransactionConflictError as exc:  # an 80-bit random collision: refuse, never overwrite
             raise RuntimeError(f"renewal {renewal.id} or event {event.id} collided: {exc.reasons}") from exc
+
+    def recorded(self, owner: str) -> Renewal | None:
+        first = self._claims.recorded() if self._claims is not None else None
+        return self.get(owner, first) if first is not None else None
 
     def get(self, owner: str, renewal_id: str) -> Renewal | None:
         if not is_id(renewal_id):
@@ -223,6 +233,9 @@ class InMemoryRenewalRepository:
 
     def get(self, owner: str, renewal_id: str) -> Renewal | None:
         return self.items.get((owner, renewal_id))
+
+    def recorded(self, owner: str) -> Renewal | None:
+        return None  # no Idempotency-Key records here: the handler tests fake the idempotency
 
     def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
         after = decode_cursor(cursor) if cursor else None

@@ -149,15 +149,16 @@ def build(
 
         return EventDeduplicator(dynamodb, settings.table_name, window=WINDOW)
 
+    idempotency = Idempotency(
+        dynamodb, settings.table_name, ttl_seconds=settings.idempotency_ttl_seconds, scope=WINDOW, clock=clock
+    )
     return Deps(
         settings=settings,
-        renewals=DynamoRenewalRepository(store, outbox),
+        renewals=DynamoRenewalRepository(store, outbox, idempotency),
         eligibility=A2AEligibility(functools.cache(a2a_client)),
         events=outbox,
         rate_limiter=limiter,
-        idempotency=Idempotency(
-            dynamodb, settings.table_name, ttl_seconds=settings.idempotency_ttl_seconds, scope=WINDOW
-        ),
+        idempotency=idempotency,
         dedupe_factory=dedupe,
         clock=clock,
         relay_factory=relay_factory(store, settings.event_bus),

@@ -30,6 +30,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
+from hmskit.currencies import money
+
 if TYPE_CHECKING:
     from hmskit.contracts import Event, EventData
 
@@ -161,10 +163,10 @@ class Fee:
         return currency == self.currency and amount == self.amount
 
     def public(self) -> dict[str, str]:
-        return {"amount": str(self.amount), "currency": self.currency}
+        return {"amount": money(self.amount, self.currency), "currency": self.currency}
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.currency}"
+        return f"{money(self.amount, self.currency)} {self.currency}"
 
 
 def mask(passport_number: str) -> str:
@@ -260,6 +262,11 @@ class RenewalRepository(Protocol):
 
     def get(self, owner: str, renewal_id: str) -> Renewal | None: ...
 
+    def recorded(self, owner: str) -> Renewal | None:
+        """The renewal a first attempt of this very request (same Idempotency-Key) already stored,
+        when its answer was lost; ``None`` otherwise."""
+        ...
+
     def list(self, owner: str, *, limit: int, cursor: str | None) -> Page: ...
 
     def advance(self, before: Renewal, after: Renewal, event: Event | None) -> None:
@@ -296,7 +303,13 @@ def submit_renewal(
     new_id: Callable[[], str],
     now_iso: Callable[[], str],
 ) -> Renewal:
-    """Ask eligibility (synchronously), then store the renewal and emit ``RenewalSubmitted``."""
+    """Ask eligibility (synchronously), then store the renewal and emit ``RenewalSubmitted``.
+
+    A retry of a request whose renewal is already stored gets that renewal back (eligibility is not
+    asked again): no second renewal or event."""
+    first = repo.recorded(owner)
+    if first is not None:
+        return first
     decision = eligibility.check(application, token=token, correlation_id=correlation_id)
     if not decision.allowed:
         raise NotEligibleError(decision.reasons)

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from hmskit.cursors import Cursors
+from hmskit.idempotency import Idempotency
 from hmskit.ids import is_id
 from hmskit.outbox import Outbox
 from hmskit.store import ConditionFailedError, TableStore, TransactionConflictError
@@ -30,12 +31,16 @@ decode_cursor = _CURSORS.decode
 
 
 class DynamoPaymentRepository:
-    def __init__(self, store: TableStore, outbox: Outbox | None = None) -> None:
+    def __init__(
+        self, store: TableStore, outbox: Outbox | None = None, claims: Idempotency | None = None
+    ) -> None:
         self._store = store
         self._outbox = outbox
+        self._claims = claims
 
     def add(self, payment: Payment, events: Sequence[Any] = ()) -> None:
-        """One transaction: the payment item and an outbox item per event (never one without the other)."""
+        """One transaction: the payment item, an outbox item per event and the request's
+        Idempotency-Key record (never one without the others)."""
         if events and self._outbox is None:
             raise RuntimeError("this repository has no outbox to record events in")
         ops = [
@@ -57,11 +62,18 @@ class DynamoPaymentRepository:
         ]
         ops.extend(self._outbox.op(e) for e in events if self._outbox is not None)
         try:
-            self._store.transact(ops)
+            if self._claims is not None:
+                self._claims.transact(self._store, ops, resource=payment.id)
+            else:
+                self._store.transact(ops)
         except TransactionConflictError as exc:  # a 80-bit random collision: refuse, never overwrite
             if exc.condition_failed:
                 raise RuntimeError(f"payment id {payment.id} collided") from exc
             raise
+
+    def recorded(self, owner: str) -> Payment | None:
+        first = self._claims.recorded() if self._claims is not None else None
+        return self.get(owner, first) if first is not None else None
 
     def get(self, owner: str, payment_id: str) -> Payment | None:
         if not is_id(payment_id):
@@ -109,6 +121,9 @@ class InMemoryPaymentRepository:
 
     def get(self, owner: str, payment_id: str) -> Payment | None:
         return self.items.get((owner, payment_id))
+
+    def recorded(self, owner: str) -> Payment | None:
+        return None  # no Idempotency-Key records here: the handler tests fake the idempotency
 
     def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
         after = decode_cursor(cursor) if cursor else None

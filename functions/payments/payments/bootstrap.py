@@ -51,15 +51,20 @@ def build(settings: WindowSettings, *, dynamodb: Any, clock: Clock | None = None
     outbox = Outbox(
         store, window=settings.window, new_id=lambda: new_id(int(clock.now() * 1000)), now=clock.now
     )
+    idempotency = Idempotency(
+        dynamodb,
+        settings.table_name,
+        ttl_seconds=settings.idempotency_ttl_seconds,
+        scope=settings.window,
+        clock=clock,
+    )
     return Deps(
         settings=settings,
-        payments=DynamoPaymentRepository(store, outbox),
+        payments=DynamoPaymentRepository(store, outbox, idempotency),
         outbox=outbox,
         relay_factory=relay_factory(store, settings.event_bus),
         rate_limiter=limiter,
-        idempotency=Idempotency(
-            dynamodb, settings.table_name, ttl_seconds=settings.idempotency_ttl_seconds, scope=settings.window
-        ),
+        idempotency=idempotency,
         clock=clock,
     )
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from hmskit.currencies import money
+
 
 class PaymentNotFoundError(Exception):
     """No payment with that id belongs to the caller."""
@@ -27,10 +29,14 @@ class Payment:
     created_at: str
     renewal_id: str | None = None
 
+    def money(self) -> str:
+        """The amount in the currency's minor units (``12.50``): the table may give back ``12.5``."""
+        return money(self.amount, self.currency)
+
     def public(self) -> dict[str, object]:
         return {
             "id": self.id,
-            "amount": self.amount,
+            "amount": self.money(),
             "currency": self.currency,
             "purpose": self.purpose,
             "status": self.status,
@@ -52,6 +58,11 @@ class PaymentRepository(Protocol):
 
     def get(self, owner: str, payment_id: str) -> Payment | None: ...
 
+    def recorded(self, owner: str) -> Payment | None:
+        """The payment a first attempt of this very request (same Idempotency-Key) already stored,
+        when its answer was lost; ``None`` otherwise."""
+        ...
+
     def list(self, owner: str, *, limit: int, cursor: str | None) -> Page: ...
 
 
@@ -67,9 +78,14 @@ def create_payment(
     renewal_id: str | None = None,
     announce: Callable[[Payment], Sequence[Any]] = lambda payment: (),
 ) -> Payment:
-    """Capture a payment. ``announce`` builds its events (PaymentCaptured), stored atomically with it."""
+    """Capture a payment. ``announce`` builds its events (PaymentCaptured), stored atomically with it.
+
+    A retry of a request whose payment is already stored gets that payment back, not a second one."""
     if not isinstance(amount, Decimal):  # money is never a float, anywhere
         raise TypeError("amount must be a Decimal")
+    first = repo.recorded(owner)
+    if first is not None:  # a retry after the first attempt's answer was lost: never capture twice
+        return first
     payment = Payment(
         id=new_id(),
         owner=owner,

@@ -39,7 +39,7 @@ def create_payment() -> Any:
         captured = PaymentCapturedV1(
             payment_id=payment.id,
             owner=payment.owner,
-            amount=str(payment.amount),
+            amount=payment.money(),
             currency=payment.currency,
             purpose=payment.purpose,
             renewal_id=payment.renewal_id,
