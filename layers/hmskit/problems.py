@@ -101,6 +101,10 @@ class UnprocessableError(Problem):
     status, slug = 422, "validation-error"
 
 
+class RequestHeaderFieldsTooLargeError(Problem):
+    status, slug = 431, "request-header-fields-too-large"
+
+
 class TooManyRequestsError(Problem):
     status, slug = 429, "rate-limited"
 

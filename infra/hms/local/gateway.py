@@ -17,7 +17,15 @@ Where the local gateway deliberately differs from AWS, to make local failures ea
   runtime to loopback clients only.
 
 Verified tokens are cached by token string until their ``exp`` (a bounded LRU): verification is a
-pure function of the token and the issuer's key, and it is the most expensive step of a request.
+pure function of the token and the issuer's key, and it is the most expensive step of a request. The
+cache never outlives a token: ``exp``, ``nbf`` and ``iat`` must be JSON numbers (RFC 7519
+NumericDate; pyjwt alone would take ``"exp": "1700000000"``), else 401, and a token without ``exp``
+is verified on every request.
+
+The request line and headers together are bounded as API Gateway HTTP API bounds them (10240 bytes,
+header names counted too, so the local gateway is never the laxer of the two): past it 431 Request
+Header Fields Too Large (RFC 6585), before routing and before any token is verified or cached. AWS
+documents the quota, not the status it answers; 431 is the status HTTP defines for exactly this.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import asyncio
 import inspect
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -45,6 +54,7 @@ from hmskit.problems import (
     NotFoundError,
     PayloadTooLargeError,
     Problem,
+    RequestHeaderFieldsTooLargeError,
     ServiceUnavailableError,
     UnauthorizedError,
 )
@@ -64,7 +74,9 @@ HEALTH_PATH = "/_hms/health"
 # only guarantees that a request never hangs when the invoker does not.
 TIMEOUT_GRACE_SECONDS = 5.0
 TOKEN_CACHE_SIZE = 1024
-NO_EXP_CACHE_SECONDS = 60.0
+# API Gateway HTTP API quota "Total combined size of request line and header values": 10240 bytes,
+# not adjustable (docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html).
+MAX_REQUEST_LINE_AND_HEADERS = 10240
 
 _HOP_BY_HOP = frozenset(
     {
@@ -112,6 +124,36 @@ class _Disconnected(Exception):
     pass
 
 
+class ClaimTypeError(Exception):
+    """A verified token's date claim is not a JSON number (RFC 7519 NumericDate)."""
+
+
+_DATE_CLAIMS = ("exp", "nbf", "iat")
+
+
+def numeric_dates(claims: Mapping[str, Any]) -> float | None:
+    """The token's ``exp`` (``None`` without one), once ``exp``, ``nbf`` and ``iat`` (where present)
+    are checked to be finite JSON numbers; else ``ClaimTypeError`` naming the claim."""
+    for name in _DATE_CLAIMS:
+        if name not in claims:
+            continue
+        value = claims[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ClaimTypeError(
+                f"the {name} claim must be a JSON number (RFC 7519 NumericDate), not {json.dumps(value)[:40]}"
+            )
+    exp = claims.get("exp")
+    return None if exp is None else float(exp)
+
+
+def request_line_and_headers_size(method: str, raw_path: str, query: bytes, headers: Headers) -> int:
+    """Bytes of ``METHOD /path?query HTTP/1.1`` plus every header name and value, as sent."""
+    size = len(method) + len(raw_path) + 10 + (len(query) + 1 if query else 0)
+    for name, value in headers:
+        size += len(name) + len(value)
+    return size
+
+
 class _Response:
     __slots__ = ("body", "headers", "status", "window")
 
@@ -155,6 +197,7 @@ class Gateway:
         verifier: Verifier,
         *,
         max_body: int = MAX_BODY,
+        max_header_bytes: int = MAX_REQUEST_LINE_AND_HEADERS,
         log: Callable[[str], None] | None = None,
         health_provider: Callable[[], Any] | None = None,
         jwks_provider: Callable[[], Mapping[str, Any]] | None = None,
@@ -167,6 +210,7 @@ class Gateway:
         self._invoker = invoker
         self._verifier = verifier
         self._max_body = max_body
+        self._max_header_bytes = max_header_bytes
         self._log = log if log is not None else logger.info
         self._health = health_provider
         self._jwks = jwks_provider
@@ -223,6 +267,10 @@ class Gateway:
 
     # -- one request -------------------------------------------------------------------------------
     async def _handle(self, scope: Scope, receive: Receive, method: str, path: str, rid: str) -> _Response:
+        size = request_line_and_headers_size(method, path, scope.get("query_string", b""), scope["headers"])
+        if size > self._max_header_bytes:
+            await self._drain(receive)
+            return self._headers_too_large(size, path, rid)
         if path[:2] in ("/.", "/_"):
             special = await self._special(scope, method, path, rid)
             if special is not None:
@@ -394,11 +442,10 @@ class Gateway:
                 return hit[1], hit[2]
             del cache[token]
         verified = self._verifier.verify(token)
+        expires = numeric_dates(verified)
         granted = scopes_of(verified)
-        exp = verified.get("exp")
-        expires = float(exp) if isinstance(exp, int | float) else now + NO_EXP_CACHE_SECONDS
         claims = jwt_claims(verified)  # converted once per token, not per request
-        if expires > now:
+        if expires is not None and expires > now:
             cache[token] = (expires, claims, granted)
             if len(cache) > self._token_cache_size:
                 cache.popitem(last=False)
@@ -443,6 +490,18 @@ class Gateway:
             discarded += len(message.get("body", b""))
             if not message.get("more_body", False):
                 return
+
+    def _headers_too_large(self, size: int, path: str, rid: str) -> _Response:
+        response = _problem(
+            RequestHeaderFieldsTooLargeError(
+                f"the request line and headers are {size} bytes; API Gateway's limit is "
+                f"{self._max_header_bytes} bytes"
+            ),
+            path,
+            rid,
+        )
+        response.headers.append((b"connection", b"close"))
+        return response
 
     def _too_large(self, path: str, rid: str, window: str) -> _Response:
         limit_mb = self._max_body / (1024 * 1024)
