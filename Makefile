@@ -4,12 +4,15 @@
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# the embedded emulator (ministack) pins its own botocore: its own virtualenv, never mixed into .venv
+EMU_VENV  ?= .venv-ministack
+EMU_STAMP := $(EMU_VENV)/.installed
 
 # python3.12 (the Lambda runtime's version); pyenv keeps it under ~/.pyenv/versions.
 PYTHON ?= $(shell for c in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
             $$c -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo $$c; break; }; done)
 
-.PHONY: help venv up test test-fast lint typecheck template check-template bench clean
+.PHONY: help venv ministack-lock up test test-fast lint typecheck template check-template bench clean
 
 help:
 	@echo "make up         run the whole platform locally (emulator, gateway, windows)"
@@ -21,7 +24,7 @@ help:
 	@echo "make bench      cold start, platform tax, gateway and event-delivery benchmarks"
 	@echo "make clean      remove the virtualenv and local state"
 
-$(STAMP): requirements.txt requirements.lock pyproject.toml
+$(STAMP): requirements.txt requirements.lock pyproject.toml $(EMU_STAMP)
 	@if [ -z "$(PYTHON)" ]; then \
 	  echo "WARNING: python3.12 not found; falling back to python3 ($$(python3 --version 2>&1))." >&2; \
 	  echo "WARNING: the Lambda runtime is python3.12; results may differ." >&2; \
@@ -34,7 +37,18 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
+$(EMU_STAMP): requirements-ministack.txt requirements-ministack.lock
+	@if [ -z "$(PYTHON)" ]; then python3 -m venv $(EMU_VENV); else $(PYTHON) -m venv $(EMU_VENV); fi
+	$(EMU_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(EMU_VENV)/bin/python -m pip install --quiet -r requirements-ministack.txt -c requirements-ministack.lock
+	@touch $(EMU_STAMP)
+
 venv: $(STAMP)
+
+# re-pin the emulator's virtualenv after changing requirements-ministack.txt
+ministack-lock: $(EMU_STAMP)
+	{ echo "# pip freeze of $(EMU_VENV) (python3.12); regenerate: make ministack-lock"; \
+	  $(EMU_VENV)/bin/python -m pip freeze --exclude pip; } > requirements-ministack.lock
 
 up: $(STAMP)
 	$(BIN)/hms up $(ARGS)
@@ -71,4 +85,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) .hms .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(EMU_VENV) .hms .pytest_cache .mypy_cache .ruff_cache

@@ -103,10 +103,21 @@ PLATFORM_SETTINGS = frozenset(
 )
 
 
+DEFAULT_CONCURRENCY = 10
+
+
 class WindowOptions(_Strict):
     framework: Literal["powertools", "chalice"] = "powertools"
     timeout: int = Field(default=10, ge=1, le=29, strict=True, description="seconds (API Gateway caps at 30)")
     memory: int = Field(default=256, ge=128, le=10_240, strict=True)
+    concurrency: int = Field(
+        default=DEFAULT_CONCURRENCY,
+        ge=2,
+        le=1000,
+        strict=True,
+        description="execution environments at most: the function's reserved concurrency and its SQS event "
+        "source mappings' MaximumConcurrency (2-1000, SQS's range); under hms up, the worker processes",
+    )
     bucket: StrictBool = False
     email: StrictBool = Field(default=False, description="the window sends email (SES)")
     payload: Literal["2.0", "1.0"] | None = None

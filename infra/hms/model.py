@@ -55,6 +55,7 @@ class Window:
     code_dir: str  # relative to the project root
     email: bool = False
     settings: tuple[tuple[str, str], ...] = ()  # the manifest's window.environment (HMS_*)
+    concurrency: int = 10  # the manifest's window.concurrency
 
     @property
     def title(self) -> str:
@@ -217,6 +218,7 @@ def load_platform(root: Path) -> Platform:
                 payload_version=m.window.payload_version,
                 timeout=m.window.timeout,
                 memory=m.window.memory,
+                concurrency=m.window.concurrency,
                 bucket=m.window.bucket,
                 email=m.window.email,
                 settings=tuple(sorted(m.window.environment.items())),

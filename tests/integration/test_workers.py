@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import statistics
 import threading
 import time
 from collections.abc import Coroutine, Iterator
@@ -23,6 +22,7 @@ from hms.local.workers import (
     UnknownWindowError,
     WindowCrashedError,
     WindowFailedError,
+    WindowThrottledError,
     WindowTimeoutError,
     WindowUnavailableError,
     WorkerPool,
@@ -160,7 +160,8 @@ def logs() -> Logs:
 
 @pytest.fixture(scope="module")
 def pool(project: Platform, loop: LoopThread, logs: Logs) -> Iterator[WorkerPool]:
-    p = WorkerPool(project, env_for, project.root, log=logs)
+    # one environment per window: these tests follow one environment's life (crash, hang, restart)
+    p = WorkerPool(project, env_for, project.root, log=logs, concurrency=1, queue_wait=30)
     loop.run(p.start())
     yield p
     pids = [s.pid for s in p.status() if s.pid]
@@ -228,10 +229,8 @@ def test_a_hung_handler_times_out_is_killed_and_the_next_call_gets_a_fresh_worke
     pool: WorkerPool, loop: LoopThread
 ) -> None:
     pid = pid_of(pool, "hang")
-    start = time.monotonic()
-    with pytest.raises(WindowTimeoutError):
+    with pytest.raises(WindowTimeoutError, match="1s"):
         loop.run(pool.invoke("hang", {"hang": True}))
-    assert 0.9 < time.monotonic() - start < 1.5
     answer = loop.run(pool.invoke("hang", {}))  # waits for the restart instead of failing
     assert answer["pid"] != pid and not alive(pid)
     (status,) = [s for s in pool.status() if s.name == "hang"]
@@ -245,18 +244,21 @@ def test_a_sigkilled_worker_fails_only_its_own_request_and_comes_back(
     restarts_before = next(s.restarts for s in pool.status() if s.name == "sleepy")
     in_flight = loop.submit(pool.invoke("sleepy", {"sleep": 5}, timeout=10))
     stop = threading.Event()
-    echoes: list[float] = []
+    echoes: list[int] = []
     failures: list[BaseException] = []
+    echoes_after_kill: list[int] = []
 
     def keep_calling_echo() -> None:
         while not stop.is_set():
-            t = time.monotonic()
             try:
-                loop.run(pool.invoke("echo", {"ping": True}), timeout=5)
-                echoes.append(time.monotonic() - t)
+                answer = loop.run(pool.invoke("echo", {"ping": True}), timeout=5)
+                echoes.append(answer["pid"])
+                if killed.is_set():
+                    echoes_after_kill.append(answer["pid"])
             except BaseException as exc:
                 failures.append(exc)
 
+    killed = threading.Event()
     other = threading.Thread(target=keep_calling_echo)
     other.start()
     try:
@@ -264,18 +266,19 @@ def test_a_sigkilled_worker_fails_only_its_own_request_and_comes_back(
         while next(s.state for s in pool.status() if s.name == "sleepy") != "busy":
             assert time.monotonic() < deadline
             time.sleep(0.005)
-        killed_at = time.monotonic()
         os.kill(victim, signal.SIGKILL)
+        killed.set()
+        # the crash fails the request in flight (long before its 5 s sleep could end on its own)
         with pytest.raises(WindowCrashedError, match="SIGKILL"):
-            in_flight.result(5)
-        assert time.monotonic() - killed_at < 1.0
+            in_flight.result(4)
         answer = loop.run(pool.invoke("sleepy", {}, timeout=5))
         assert answer["pid"] != victim
-        assert time.monotonic() - killed_at < 3.0
+        while len(echoes_after_kill) < 3 and not failures:
+            time.sleep(0.01)
     finally:
         stop.set()
         other.join(10)
-    assert not failures and len(echoes) > 10  # the other window answered throughout
+    assert not failures and len(set(echoes)) == 1  # the other window answered throughout, same process
     assert next(s.restarts for s in pool.status() if s.name == "sleepy") == restarts_before + 1
 
 
@@ -304,10 +307,9 @@ def test_a_request_arriving_while_the_worker_restarts_waits_for_it(
 def test_a_window_that_cannot_start_is_unavailable_at_once_with_the_reason(
     pool: WorkerPool, loop: LoopThread
 ) -> None:
-    start = time.monotonic()
+    # at once: not after the 30 s queue wait, which would time this run() out
     with pytest.raises(WindowUnavailableError, match="no_such_module_anywhere"):
-        loop.run(pool.invoke("broken", {}))
-    assert time.monotonic() - start < 0.5
+        loop.run(pool.invoke("broken", {}), timeout=5)
     (status,) = [s for s in pool.status() if s.name == "broken"]
     assert status.state in ("crashed", "restarting") and status.restarts >= 1
 
@@ -319,25 +321,8 @@ def test_an_unknown_window_is_refused(pool: WorkerPool, loop: LoopThread) -> Non
 
 def test_a_ten_megabyte_payload_round_trips(pool: WorkerPool, loop: LoopThread) -> None:
     body = "QUJD" * (10 * 1024 * 1024 // 4)  # 10 MiB of base64
-    start = time.monotonic()
     result = loop.run(pool.invoke("echo", {"body": body, "isBase64Encoded": True}, timeout=5))
     assert result["event"]["body"] == body
-    assert time.monotonic() - start < 2.0
-
-
-def test_the_ipc_round_trip_is_small(pool: WorkerPool, loop: LoopThread) -> None:
-    async def measure(n: int) -> list[float]:
-        out = []
-        for i in range(n):
-            t = time.perf_counter()
-            await pool.invoke("echo", {"i": i})
-            out.append(time.perf_counter() - t)
-        return out
-
-    samples = loop.run(measure(500))
-    median_us = statistics.median(samples) * 1e6
-    print(f"IPC round trip, small event: median {median_us:.0f} us over {len(samples)} calls")
-    assert median_us < 1000  # about 50-70 us measured; generous for a loaded CI box
 
 
 def test_a_graceful_restart_lets_the_request_in_flight_finish(pool: WorkerPool, loop: LoopThread) -> None:
@@ -374,29 +359,111 @@ def test_a_code_change_reloads_only_that_window(
         watcher.result(5)
 
 
-@pytest.fixture
-def two_sleepy_workers(project: Platform, loop: LoopThread) -> Iterator[WorkerPool]:
-    p = WorkerPool(
-        project, env_for, project.root, log=lambda line: None, workers_per_window=2, windows=["sleepy"]
-    )
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def sleepy_pool(project: Platform, loop: LoopThread, **options: Any) -> WorkerPool:
+    p = WorkerPool(project, env_for, project.root, log=lambda line: None, windows=["sleepy"], **options)
     loop.run(p.start())
-    yield p
-    loop.run(p.stop())
+    return p
 
 
-def test_requests_queue_for_a_free_worker_when_a_window_has_several(
-    two_sleepy_workers: WorkerPool, loop: LoopThread
+def test_environments_are_added_on_demand_up_to_the_window_concurrency(
+    project: Platform, loop: LoopThread
 ) -> None:
-    pool = two_sleepy_workers
+    pool = sleepy_pool(project, loop, concurrency=3, queue_wait=30)
+    try:
+        (before,) = pool.window_stats()
+        assert (before.environments, before.concurrency) == (1, 3)  # one warm environment to start with
 
-    async def three_at_once() -> list[Any]:
-        return await asyncio.gather(*(pool.invoke("sleepy", {"sleep": 0.3}) for _ in range(3)))
+        async def five_at_once() -> list[Any]:
+            return await asyncio.gather(*(pool.invoke("sleepy", {"sleep": 1}, timeout=10) for _ in range(5)))
 
-    start = time.monotonic()
-    answers = loop.run(three_at_once())
-    elapsed = time.monotonic() - start
-    assert len({a["pid"] for a in answers}) == 2
-    assert 0.55 < elapsed < 2.0  # two in parallel, the third after one of them
+        answers = loop.run(five_at_once())
+        (after,) = pool.window_stats()
+        assert after.environments == 3 and after.cold_starts == 3  # two added, never past the limit
+        assert 2 <= len({a["pid"] for a in answers}) <= 3
+        assert after.throttles == 0 and after.waiting == 0
+    finally:
+        loop.run(pool.stop())
+
+
+def test_a_request_at_the_limit_waits_a_bounded_time_then_is_throttled(
+    project: Platform, loop: LoopThread
+) -> None:
+    pool = sleepy_pool(project, loop, concurrency=1, queue_wait=0.2)
+    try:
+        busy = loop.submit(pool.invoke("sleepy", {"sleep": 3}, timeout=10))
+        while pool.window_stats()[0].busy == 0:
+            time.sleep(0.01)
+        with pytest.raises(WindowThrottledError, match="concurrency") as refused:
+            loop.run(pool.invoke("sleepy", {}), timeout=10)
+        assert refused.value.retry_after >= 1
+        assert busy.result(10)["pid"]  # the request holding the environment is unaffected
+        (stats,) = pool.window_stats()
+        assert stats.throttles == 1 and stats.waiting == 0 and stats.environments == 1
+    finally:
+        loop.run(pool.stop())
+
+
+def test_a_crashing_environment_never_fails_a_request_in_another_one(
+    project: Platform, loop: LoopThread
+) -> None:
+    pool = sleepy_pool(project, loop, concurrency=2, workers_per_window=2, queue_wait=30)
+    try:
+        first = loop.submit(pool.invoke("sleepy", {"sleep": 3}, timeout=10))
+        second = loop.submit(pool.invoke("sleepy", {"sleep": 3}, timeout=10))
+        while pool.window_stats()[0].busy < 2:
+            time.sleep(0.01)
+        victim = next(s.pid for s in pool.status() if s.index == 0)
+        assert victim is not None
+        os.kill(victim, signal.SIGKILL)
+        outcomes = []
+        for request in (first, second):
+            try:
+                outcomes.append(request.result(10)["pid"])
+            except WindowCrashedError:
+                outcomes.append("crashed")
+        # the request in the killed environment failed; the one in the other environment answered
+        assert outcomes.count("crashed") == 1 and victim not in outcomes
+    finally:
+        loop.run(pool.stop())
+
+
+def test_idle_environments_are_reaped_down_to_the_warm_ones(project: Platform, loop: LoopThread) -> None:
+    clock = FakeClock()
+    pool = sleepy_pool(project, loop, concurrency=3, queue_wait=30, idle_timeout=60, clock=clock)
+    try:
+
+        async def three_at_once() -> list[Any]:
+            return await asyncio.gather(*(pool.invoke("sleepy", {"sleep": 1}, timeout=10) for _ in range(3)))
+
+        loop.run(three_at_once())
+        assert pool.window_stats()[0].environments == 3
+
+        async def reap() -> int:  # on the pool's loop, as its reaper task runs it
+            return pool.reap_idle()
+
+        clock.now += 59
+        assert loop.run(reap()) == 0  # not idle long enough yet
+        clock.now += 1
+        gone = {s.pid for s in pool.status()}
+        assert loop.run(reap()) == 2
+        deadline = time.monotonic() + 10
+        while pool.window_stats()[0].environments != 1:
+            assert time.monotonic() < deadline, pool.status()
+            time.sleep(0.02)
+        (kept,) = pool.status()
+        assert kept.state == "ready" and kept.pid in gone
+        assert pool.window_stats()[0].reaped == 2
+        assert loop.run(pool.invoke("sleepy", {}))["pid"] == kept.pid  # the warm one still serves
+    finally:
+        loop.run(pool.stop())
 
 
 def test_stopping_the_pool_leaves_nothing_running(project: Platform, loop: LoopThread) -> None:

@@ -512,11 +512,14 @@ def test_the_worker_pool_errors_map_to_gateway_answers(rig: Rig) -> None:
         ),
         (workers.WindowTimeoutError("payments", "no answer within 10s"), 504, "timeout"),
         (workers.WindowUnavailableError("payments", "crash loop"), 503, "right now: crash loop"),
+        (workers.WindowThrottledError("payments", "all 2 execution environments are busy"), 503, "throttled"),
     ]
     for error, status, words in cases:
         rig.invoker.error = error
         answer = rig.call("GET", "/api/v1/payments/health")
         assert words in assert_problem(answer, status)["detail"]
+        if status == 503:
+            assert int(answer.header("retry-after") or 0) >= 1
 
 
 def test_an_invoker_that_hangs_is_cut_off_after_the_window_timeout(rig: Rig) -> None:

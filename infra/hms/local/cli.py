@@ -26,8 +26,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         port=args.port,
         aws_port=args.aws_port,
         endpoint=endpoint,
+        emulator=args.emulator,
         tls=args.tls,
         workers_per_window=args.workers,
+        concurrency=args.concurrency,
         watch=not args.no_watch,
         visibility_timeout=args.visibility_timeout,
         email_sender=args.email_sender,
@@ -208,6 +210,8 @@ def _positive(text: str) -> int:
 
 
 def register(subs: Any) -> None:
+    from hms.local.emulator import DEFAULT_EMULATOR, EMULATORS
+
     up = subs.add_parser("up", help="run the whole platform locally (no Docker, no AWS account)")
     up.add_argument("--host", default="127.0.0.1", help="gateway address (default 127.0.0.1)")
     up.add_argument("--port", type=int, default=3000, help="gateway port (default 3000)")
@@ -216,10 +220,29 @@ def register(subs: Any) -> None:
         "--endpoint",
         default=None,
         help="use an external AWS endpoint instead (a URL, or 'localstack'); default: "
-        "AWS_ENDPOINT_URL when set, else the embedded moto server",
+        "AWS_ENDPOINT_URL when set, else the embedded emulator (--emulator)",
+    )
+    up.add_argument(
+        "--emulator",
+        choices=EMULATORS,
+        default=DEFAULT_EMULATOR,
+        help="the embedded emulator when no endpoint is given: ministack (default; constant cost per call, "
+        "from .venv-ministack) or moto (moto server)",
     )
     up.add_argument("--tls", action="store_true", help="serve HTTPS with a locally generated CA (.hms/tls/)")
-    up.add_argument("--workers", type=int, default=1, help="worker processes per window (default 1)")
+    up.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="execution environments started with each window and kept warm (default 1); more are added "
+        "on demand up to the window's concurrency",
+    )
+    up.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=None,
+        help="the most execution environments of every window (default: each manifest's window.concurrency)",
+    )
     up.add_argument("--no-watch", action="store_true", help="do not reload manifests and code on change")
     up.add_argument(
         "--visibility-timeout",

@@ -1,4 +1,13 @@
-"""The AWS emulator: an embedded moto server (a subprocess) or an external endpoint (LocalStack)."""
+"""The AWS emulator: an embedded server (a subprocess) or an external endpoint (LocalStack).
+
+Two embedded emulators:
+
+* ``ministack`` (the default): constant cost per call whatever the data size, bounded memory, and
+  numbers normalised as DynamoDB does (``12.50`` reads back ``12.5``). It pins its own botocore, so
+  it runs from its own virtualenv (``.venv-ministack``, made by ``make venv`` from
+  ``requirements-ministack.lock``) or the interpreter ``HMS_MINISTACK_PYTHON`` names.
+* ``moto``: moto server from ``.venv`` (its TransactWriteItems cost grows with the items stored).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +20,12 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 
 DEFAULT_REGION = "us-east-1"
+EMULATORS = ("ministack", "moto")
+DEFAULT_EMULATOR = "ministack"
+MINISTACK_VENV = ".venv-ministack"
 
 
 class EmulatorError(Exception):
@@ -69,11 +82,12 @@ def check_port_free(host: str, port: int) -> None:
 
 @dataclass
 class EmbeddedEmulator:
-    """A moto server subprocess on ``host:port``."""
+    """An emulator subprocess (``kind``: ministack or moto) on ``host:port``."""
 
     host: str
     port: int
     process: subprocess.Popen[bytes] = field(repr=False)
+    kind: str = "moto"
 
     @property
     def endpoint(self) -> str:
@@ -113,37 +127,89 @@ def _answers(url: str) -> bool:
         return False
 
 
-def start_moto(port: int, host: str = "127.0.0.1", *, startup_timeout: float = 20.0) -> EmbeddedEmulator:
-    """Start ``moto.server`` as a subprocess and wait until it answers.
+def ministack_python(env: dict[str, str] | None = None) -> str:
+    """The interpreter of ministack's own virtualenv: ``HMS_MINISTACK_PYTHON``, else the project's
+    ``.venv-ministack`` (next to ``infra/``). Raises ``EmulatorError`` naming the fix when missing."""
+    env = os.environ if env is None else env  # type: ignore[assignment]
+    named = env.get("HMS_MINISTACK_PYTHON")
+    if named:
+        if not Path(named).is_file():
+            raise EmulatorError(f"HMS_MINISTACK_PYTHON={named} is not a file")
+        return named
+    candidate = Path(__file__).resolve().parents[3] / MINISTACK_VENV / "bin" / "python"
+    if candidate.is_file():
+        return str(candidate)
+    raise EmulatorError(
+        f"ministack is not installed ({candidate} is missing): run `make venv`, which creates "
+        f"{MINISTACK_VENV} from requirements-ministack.lock, or pass --emulator moto"
+    )
 
-    Raises ``EmulatorError`` at once if the port is taken, and if the server exits or does not answer
-    within ``startup_timeout`` seconds (with its stderr tail).
+
+def _command(kind: str, host: str, port: int) -> tuple[list[str], dict[str, str], str]:
+    """The command line, environment and readiness probe URL of an embedded emulator."""
+    if kind == "moto":
+        return [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)], dict(os.environ), "/moto-api/"
+    if kind == "ministack":
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHON"))}
+        env.update(
+            {
+                "GATEWAY_PORT": str(port),
+                "BIND_HOST": host,
+                "MINISTACK_HOST": host,
+                "MINISTACK_REGION": DEFAULT_REGION,
+                "LOG_LEVEL": "WARNING",  # no access log line per call
+                "S3_PERSIST": "0",
+            }
+        )
+        return [ministack_python(), "-m", "ministack"], env, "/_ministack/health"
+    raise EmulatorError(f"unknown emulator {kind!r}: choose one of {', '.join(EMULATORS)}")
+
+
+def start_emulator(
+    kind: str, port: int, host: str = "127.0.0.1", *, startup_timeout: float = 20.0
+) -> EmbeddedEmulator:
+    """Start the embedded emulator ``kind`` as a subprocess and wait until it answers.
+
+    Raises ``EmulatorError`` at once if the port is taken or the emulator is not installed, and if
+    the server exits or does not answer within ``startup_timeout`` seconds (with its stderr tail).
     """
     check_port_free(host, port)
+    args, env, probe_path = _command(kind, host, port)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+        args,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env=env,
         start_new_session=True,  # Ctrl-C on the terminal reaches the CLI, which stops us in order
     )
-    emulator = EmbeddedEmulator(host=host, port=port, process=proc)
-    probe = f"{emulator.endpoint}/moto-api/"
+    emulator = EmbeddedEmulator(host=host, port=port, process=proc, kind=kind)
+    probe = f"{emulator.endpoint}{probe_path}"
     deadline = time.monotonic() + startup_timeout
     delay = 0.02
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
             emulator.stop()
-            raise EmulatorError(f"moto server exited with code {proc.returncode} during start-up:\n{err}")
+            raise EmulatorError(f"{kind} exited with code {proc.returncode} during start-up:\n{err}")
         if _answers(probe):
-            # moto writes a request log line to stderr per call: drain it so the pipe never fills
+            # the emulator may log to stderr: drain it so the pipe never fills
             _drain(proc)
             return emulator
         time.sleep(delay)
         delay = min(delay * 2, 0.2)
     emulator.stop()
-    raise EmulatorError(f"moto server did not answer on {probe} within {startup_timeout:.0f}s")
+    raise EmulatorError(f"{kind} did not answer on {probe} within {startup_timeout:.0f}s")
+
+
+def start_moto(port: int, host: str = "127.0.0.1", *, startup_timeout: float = 20.0) -> EmbeddedEmulator:
+    """Start ``moto.server`` as a subprocess (see ``start_emulator``)."""
+    return start_emulator("moto", port, host, startup_timeout=startup_timeout)
+
+
+def start_ministack(port: int, host: str = "127.0.0.1", *, startup_timeout: float = 20.0) -> EmbeddedEmulator:
+    """Start ministack from its own virtualenv as a subprocess (see ``start_emulator``)."""
+    return start_emulator("ministack", port, host, startup_timeout=startup_timeout)
 
 
 def _drain(proc: subprocess.Popen[bytes]) -> None:
@@ -162,4 +228,4 @@ def _drain(proc: subprocess.Popen[bytes]) -> None:
         finally:
             stream.close()
 
-    threading.Thread(target=run, name="moto-stderr", daemon=True).start()
+    threading.Thread(target=run, name="emulator-stderr", daemon=True).start()

@@ -590,6 +590,16 @@ def _unavailable(exc: Exception, window: str, timeout: float) -> Problem:
     )
 
 
+def _throttled(exc: Exception, window: str, timeout: float) -> Problem:
+    # API Gateway answers a throttled Lambda (TooManyRequestsException) with 500; a 503 says the same
+    # thing (the server is out of capacity, retry later) precisely, with Retry-After
+    return ServiceUnavailableError(
+        f"the {window} window is throttled: {_reason(exc, window)}",
+        slug="window-throttled",
+        headers={"retry-after": str(int(getattr(exc, "retry_after", 1)))},
+    )
+
+
 # Keyed by class name along the MRO, so the workers module may define its own classes with these names
 # (hms.local.errors holds the canonical ones) without the gateway importing it.
 _ERROR_MAP: dict[str, Callable[[Exception, str, float], Problem]] = {
@@ -597,6 +607,7 @@ _ERROR_MAP: dict[str, Callable[[Exception, str, float], Problem]] = {
     "WindowFailedError": _failed,
     "WindowTimeoutError": _timed_out,
     "TimeoutError": _timed_out,
+    "WindowThrottledError": _throttled,
     "WindowUnavailableError": _unavailable,
     "UnknownWindowError": _unavailable,  # a manifest reloaded ahead of the worker pool
 }

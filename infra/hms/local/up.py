@@ -1,6 +1,6 @@
 """``hms up``: the whole platform on one machine, no Docker, no AWS account.
 
-1. the AWS emulator: moto server on 127.0.0.1 (or an external endpoint such as LocalStack);
+1. the AWS emulator: ministack (or moto server) on 127.0.0.1, or an external endpoint such as LocalStack;
 2. tables and buckets provisioned from the same model that writes ``template.yaml``; from the event
    topology the bus, a queue + DLQ + rule per subscription; the SES sender; Cloud Map registrations
    (created while the workers cold-start: nothing touches AWS before the first request);
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import sys
 import time
@@ -43,8 +44,10 @@ class UpOptions:
     port: int = 3000
     aws_port: int = 4566
     endpoint: str | None = None
+    emulator: str = "ministack"  # the embedded emulator when no endpoint is given: ministack or moto
     tls: bool = False
-    workers_per_window: int = 1
+    workers_per_window: int = 1  # execution environments kept warm per window
+    concurrency: int | None = None  # overrides every window's window.concurrency locally
     watch: bool = True
     quiet_table: bool = False
     visibility_timeout: int = 30  # seconds before a failed event is delivered again
@@ -147,16 +150,17 @@ def startup_table(
 ) -> Any:
     from rich.table import Table
 
-    states = {s.name: s for s in pool.status()}
+    states = {s.name: s for s in pool.status() if s.index == 0}
+    limits = {c.name: c.concurrency for c in pool.window_stats()}
     table = Table(title=f"HMS windows — {opts.base_url}", title_justify="left", expand=False)
     table.add_column("window", style="bold")
     table.add_column("route", no_wrap=True)
     table.add_column("scopes (any of)")
     table.add_column("rate limit")
-    table.add_column("worker")
+    table.add_column("environments")
     for w in platform.windows:
         state = states.get(w.name)
-        worker = f"{state.state} pid {state.pid}" if state else "-"
+        worker = f"{state.state} pid {state.pid}, up to {limits.get(w.name, '?')}" if state else "-"
         for i, r in enumerate(w.routes):
             scopes = ", ".join(r.scopes) if r.scopes else ("any token" if r.authorized else "public")
             limit = (
@@ -171,7 +175,7 @@ def startup_table(
     urls.add_row("portal", f"{opts.base_url}/ (sign in as a test citizen; build it with make web)")
     urls.add_row("JWKS", f"{opts.base_url}/.well-known/jwks.json")
     urls.add_row("health", f"{opts.base_url}/_hms/health")
-    urls.add_row("AWS endpoint", f"{endpoint} ({'embedded moto' if embedded else 'external'})")
+    urls.add_row("AWS endpoint", f"{endpoint} ({f'embedded {opts.emulator}' if embedded else 'external'})")
     if provisioned is not None:
         if provisioned.event_bus is not None:
             where = "" if endpoint == "http://127.0.0.1:4566" else f" --endpoint {endpoint}"
@@ -199,7 +203,7 @@ async def run(
     from botocore.exceptions import BotoCoreError, ClientError
 
     from hms.local.devauth import DevIssuer
-    from hms.local.emulator import EmulatorError, check_port_free, start_moto
+    from hms.local.emulator import EmulatorError, check_port_free, start_emulator
     from hms.local.gateway import Gateway
     from hms.local.portal import LocalSite
     from hms.local.provision import (
@@ -248,7 +252,10 @@ async def run(
     tasks: list[asyncio.Task[Any]] = []
     try:
         if opts.endpoint is None:
-            emulator = start_moto(opts.aws_port)
+            try:
+                emulator = start_emulator(opts.emulator, opts.aws_port)
+            except EmulatorError as exc:
+                raise UpError(str(exc)) from exc
             endpoint = emulator.endpoint
         else:
             endpoint = opts.endpoint
@@ -286,6 +293,7 @@ async def run(
             root=opts.root,
             log=log,
             workers_per_window=opts.workers_per_window,
+            concurrency=opts.concurrency,
         )
         await pool.start()
         try:
@@ -324,13 +332,16 @@ async def run(
                 "windows": [
                     {
                         "name": s.name,
+                        "index": s.index,
                         "pid": s.pid,
                         "state": s.state,
                         "restarts": s.restarts,
                         "last_error": s.last_error,
+                        "invocations": s.invocations,
                     }
                     for s in pool.status()
                 ],
+                "concurrency": [dataclasses.asdict(c) for c in pool.window_stats()],
                 "aws_endpoint": endpoint,
                 "events": events_health(),
                 "discovery": {"namespace": provisioned.namespace, "services": provisioned.services},

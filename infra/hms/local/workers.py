@@ -1,7 +1,18 @@
-"""Window workers: each window runs its real Lambda handler in its own process (its "container").
+"""Window workers: each window runs its real Lambda handler in its own processes (its "execution environments").
 
-A crash, an exception, a hang or a SIGKILL in one window never affects another: every worker is a
-separate process talking to the pool over two dedicated pipes (frames: 4-byte big-endian length +
+Lambda's concurrency model, locally:
+
+* a worker process is one execution environment: one request at a time;
+* environments are added on demand, up to the window's concurrency (``window.concurrency`` in its
+  manifest, its reserved concurrency in the template); ``warm`` of them are started with the pool;
+* a request that finds every environment busy waits in a first-come first-served queue, and a
+  released environment is handed to exactly one waiter (no thundering herd). When the window is at
+  its limit the wait is bounded (``queue_wait``): then the request is throttled
+  (``WindowThrottledError``, a 503 with ``Retry-After`` at the gateway);
+* an environment idle for ``idle_timeout`` seconds is reaped, down to the ``warm`` ones.
+
+A crash, an exception, a hang or a SIGKILL in one environment never affects another: every worker is
+a separate process talking to the pool over two dedicated pipes (frames: 4-byte big-endian length +
 JSON), and a supervisor loop per worker restarts it with backoff when it dies.
 """
 
@@ -16,6 +27,7 @@ import signal
 import sys
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +43,8 @@ BACKOFF_START = 0.1
 BACKOFF_MAX = 5.0
 HEALTHY_AFTER = 10.0  # seconds a worker must live for its crash backoff to reset
 STOP_GRACE = 2.0
+DEFAULT_QUEUE_WAIT = 5.0  # seconds a request at the window's concurrency waits before it is throttled
+DEFAULT_IDLE_TIMEOUT = 300.0  # seconds an extra environment may idle before it is reaped
 _F_SETPIPE_SZ = 1031
 _PIPE_SIZE = 1 << 20
 
@@ -67,6 +81,14 @@ class WindowUnavailableError(WorkerError):
     """The window has no worker able to take the request (cannot start, crash loop, stopped)."""
 
 
+class WindowThrottledError(WindowUnavailableError):
+    """Every environment of the window is busy, it is at its concurrency, and none freed in time."""
+
+    def __init__(self, window: str, message: str, retry_after: int = 1) -> None:
+        super().__init__(window, message)
+        self.retry_after = retry_after
+
+
 class UnknownWindowError(WorkerError, KeyError):
     """No window of that name."""
 
@@ -80,6 +102,21 @@ class WorkerStatus:
     restarts: int
     last_error: str | None
     init_ms: float | None
+    invocations: int = 0
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """One window's execution environments, as ``/_hms/health`` shows them."""
+
+    name: str
+    concurrency: int
+    environments: int
+    busy: int
+    waiting: int
+    cold_starts: int
+    throttles: int
+    reaped: int
 
 
 def default_log(line: str) -> None:
@@ -162,7 +199,10 @@ class _Worker:
         self.init_ms: float | None = None
         self.proc: asyncio.subprocess.Process | None = None
         self.restart_pending = False
+        self.invocations = 0
+        self.last_used = pool.clock()
         self._retiring = False
+        self._reaping = False
         self._writer: asyncio.WriteTransport | None = None
         self._reader: asyncio.ReadTransport | None = None
         self._pending: asyncio.Future[Any] | None = None
@@ -183,7 +223,7 @@ class _Worker:
 
     @property
     def label(self) -> str:
-        return self.window.name if self.group.size == 1 else f"{self.window.name}#{self.index}"
+        return self.window.name if self.index == 0 else f"{self.window.name}#{self.index}"
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._supervise(), name=f"hms-worker-{self.label}")
@@ -201,13 +241,21 @@ class _Worker:
             ok = await self._spawn()
             if ok:
                 self.init_failed = False
-                self._set("ready")
+                self.group.cold_starts += 1
+                self.group.offer(self)
                 await self._closed.wait()  # the pipe to the worker closed: it exited or was retired
                 assert self.proc is not None
                 with contextlib.suppress(ProcessLookupError):
                     await self.proc.wait()
+            else:
+                self.restart_pending = False  # the next start imports the code afresh anyway
+                self.group.start_failed()
             if self.pool.stopping:
                 break
+            if self._reaping:  # idle too long: this environment is gone for good
+                self.group.remove(self)
+                self._set("stopped")
+                return
             if self._retiring:  # a reload: the new code starts at once
                 self._retiring = False
                 backoff = BACKOFF_START
@@ -387,6 +435,11 @@ class _Worker:
         """End a crash backoff now (the code changed, so the next start may well succeed)."""
         self._wake.set()
 
+    def reap(self) -> None:
+        """End this (idle) environment for good: its process exits and its slot is freed."""
+        self._reaping = True
+        self.retire()
+
     def retire(self) -> None:
         """Replace this (idle) worker with a fresh process: close its pipe, it exits on EOF."""
         self._retiring = True
@@ -452,16 +505,24 @@ class _Worker:
 
 
 class _Group:
-    """The workers of one window, and the condition requests wait on for a free one."""
+    """The execution environments of one window and the first-come first-served queue for them."""
 
-    def __init__(self, window: Window, size: int) -> None:
+    def __init__(self, pool: WorkerPool, window: Window, limit: int, warm: int) -> None:
+        self.pool = pool
         self.window = window
-        self.size = size
+        self.limit = max(limit, warm)
+        self.warm = warm
         self.workers: list[_Worker] = []
-        self.changed = asyncio.Condition()
+        self.waiters: deque[asyncio.Future[_Worker]] = deque()
+        self.changed = asyncio.Condition()  # state changes, for whoever waits on them (not requests)
         self.waiting = 0  # tasks waiting on ``changed``: no notification work on the hot path without them
         self._notify_scheduled = False
+        self._next_index = 0
+        self.cold_starts = 0
+        self.throttles = 0
+        self.reaped = 0
 
+    # -- state changes, for ``_settled`` -----------------------------------------------------------
     def notify(self) -> None:
         if self._notify_scheduled or not self.waiting:
             return
@@ -473,43 +534,156 @@ class _Group:
         async with self.changed:
             self.changed.notify_all()
 
-    def _free(self) -> _Worker | None:
-        for w in self.workers:
-            if w.state == "ready" and not w.restart_pending:
-                return w
-        return None
-
-    async def acquire(self, pool: WorkerPool, timeout: float) -> _Worker:
-        worker = self._free()
-        if worker is None:
-            name = self.window.name
-            try:
-                async with asyncio.timeout(timeout), self.changed:
-                    while (worker := self._free()) is None:
-                        if pool.stopping:
-                            raise WindowUnavailableError(name, "the local runtime is stopping")
-                        if all(w.init_failed for w in self.workers):
-                            errors = {w.last_error for w in self.workers}
-                            raise WindowUnavailableError(name, "; ".join(e for e in errors if e))
-                        self.waiting += 1
-                        try:
-                            await self.changed.wait()
-                        finally:
-                            self.waiting -= 1
-                    worker.state = "busy"
-                    return worker
-            except TimeoutError:
-                raise WindowUnavailableError(name, f"no worker became free within {timeout:g}s") from None
-        worker.state = "busy"
+    # -- environments ------------------------------------------------------------------------------
+    def spawn(self) -> _Worker:
+        """Add an execution environment (its cold start runs in the background)."""
+        worker = _Worker(self.pool, self, self._next_index)
+        self._next_index += 1
+        self.workers.append(worker)
+        worker.start()
         return worker
+
+    def remove(self, worker: _Worker) -> None:
+        with contextlib.suppress(ValueError):
+            self.workers.remove(worker)
+        self.reaped += 1
+        self.notify()
+
+    def _starting(self) -> int:
+        return sum(1 for w in self.workers if w.state in ("starting", "restarting"))
+
+    def _broken(self) -> bool:
+        return bool(self.workers) and all(w.init_failed for w in self.workers)
+
+    def _scale(self) -> None:
+        """Start environments for the waiters no starting one will serve, up to the limit."""
+        if self._broken() or self.pool.stopping:
+            return  # a window that cannot cold-start gets no more attempts than its supervisors make
+        need = sum(1 for f in self.waiters if not f.done()) - self._starting()
+        while need > 0 and len(self.workers) < self.limit:
+            self.spawn()
+            need -= 1
+
+    def offer(self, worker: _Worker) -> None:
+        """``worker`` is free (started, restarted or released): hand it to the first waiter, else idle."""
+        if worker.restart_pending:
+            worker.retire()
+            return
+        worker.last_used = self.pool.clock()
+        while self.waiters:
+            fut = self.waiters.popleft()
+            if not fut.done():
+                worker._set("busy")
+                fut.set_result(worker)
+                return
+        worker._set("ready")
+
+    def start_failed(self) -> None:
+        """A cold start failed: when every environment fails to start, nobody should wait for one."""
+        if self._broken():
+            reason = "; ".join(sorted({w.last_error for w in self.workers if w.last_error}))
+            self._fail_waiters(WindowUnavailableError(self.window.name, reason or "cannot start"))
+
+    def _fail_waiters(self, exc: WorkerError) -> None:
+        while self.waiters:
+            fut = self.waiters.popleft()
+            if not fut.done():
+                fut.set_exception(exc)
+
+    def _idle(self) -> _Worker | None:
+        best: _Worker | None = None
+        for w in self.workers:  # the most recently used idle one: its caches are the warmest
+            if (
+                w.state == "ready"
+                and not w.restart_pending
+                and (best is None or w.last_used > best.last_used)
+            ):
+                best = w
+        return best
+
+    # -- requests ----------------------------------------------------------------------------------
+    async def acquire(self, timeout: float) -> _Worker:
+        """A free environment for one request: at once, from the queue, or a new one up to the limit.
+
+        Raises ``WindowThrottledError`` when the window is at its concurrency and nothing freed within
+        the pool's ``queue_wait``; ``WindowUnavailableError`` when it cannot start or nothing became
+        free within ``timeout`` (e.g. environments cold-starting for longer than that).
+        """
+        name = self.window.name
+        if self.pool.stopping:
+            raise WindowUnavailableError(name, "the local runtime is stopping")
+        if not self.waiters:
+            worker = self._idle()
+            if worker is not None:
+                worker._set("busy")
+                return worker
+        if self._broken():
+            errors = {w.last_error for w in self.workers}
+            raise WindowUnavailableError(name, "; ".join(sorted(e for e in errors if e)))
+        fut: asyncio.Future[_Worker] = asyncio.get_running_loop().create_future()
+        self.waiters.append(fut)
+        self._scale()
+        clock = self.pool.clock
+        started = clock()
+        try:
+            while True:
+                waited = clock() - started
+                at_limit = len(self.workers) >= self.limit and not self._starting()
+                budget = (self.pool.queue_wait if at_limit else timeout) - waited
+                if budget <= 0:
+                    if at_limit:
+                        self.throttles += 1
+                        raise WindowThrottledError(
+                            name,
+                            f"all {self.limit} execution environments are busy (its concurrency) and none "
+                            f"freed within {self.pool.queue_wait:g}s",
+                            retry_after=max(1, round(self.pool.queue_wait)),
+                        )
+                    raise WindowUnavailableError(name, f"no environment became free within {timeout:g}s")
+                try:
+                    return await asyncio.wait_for(asyncio.shield(fut), min(budget, 0.5))
+                except TimeoutError:
+                    if fut.done():
+                        return fut.result()
+                    self._scale()  # an environment may have been reaped or retired meanwhile
+        except BaseException:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self.release(fut.result())  # handed over just as we gave up: pass it on
+            else:
+                fut.cancel()
+            raise
 
     def release(self, worker: _Worker) -> None:
         if worker.state != "busy" or worker.closed:
             return  # crashed or timed out: its supervisor takes over
-        if worker.restart_pending:
-            worker.retire()
-        else:
-            worker._set("ready")
+        worker.invocations += 1
+        self.offer(worker)
+
+    def reap_idle(self, now: float, idle_timeout: float) -> int:
+        """Reap environments idle for ``idle_timeout`` seconds, keeping ``warm`` of them; how many."""
+        reaped = 0
+        idle = sorted(
+            (w for w in self.workers if w.state == "ready" and now - w.last_used >= idle_timeout),
+            key=lambda w: w.last_used,
+        )
+        for w in idle:
+            if len(self.workers) - reaped <= self.warm:
+                break
+            w.reap()
+            reaped += 1
+        return reaped
+
+    def stats(self) -> WindowStats:
+        return WindowStats(
+            name=self.window.name,
+            concurrency=self.limit,
+            environments=len(self.workers),
+            busy=sum(1 for w in self.workers if w.state == "busy"),
+            waiting=sum(1 for f in self.waiters if not f.done()),
+            cold_starts=self.cold_starts,
+            throttles=self.throttles,
+            reaped=self.reaped,
+        )
 
 
 class WorkerPool:
@@ -527,20 +701,35 @@ class WorkerPool:
         log: LogSink = default_log,
         *,
         workers_per_window: int = 1,
+        concurrency: int | None = None,
+        queue_wait: float = DEFAULT_QUEUE_WAIT,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         init_timeout: float = 30.0,
         windows: Iterable[str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``workers_per_window`` environments of each window start with the pool and are never reaped;
+        more are added on demand up to each window's ``concurrency`` (``concurrency`` here overrides
+        every window's). ``queue_wait`` bounds the wait of a request at the limit before it is
+        throttled; an extra environment idle for ``idle_timeout`` seconds is reaped."""
         if workers_per_window < 1:
             raise ValueError("workers_per_window must be at least 1")
+        if concurrency is not None and concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.platform = platform
         self.env_for = env_for
         self.root = (root or platform.root).resolve()
         self.log = log
         self.workers_per_window = workers_per_window
+        self.concurrency = concurrency
+        self.queue_wait = queue_wait
+        self.idle_timeout = idle_timeout
         self.init_timeout = init_timeout
+        self.clock = clock
         names = set(windows) if windows is not None else None
         self._windows = [w for w in platform.windows if names is None or w.name in names]
         self._groups: dict[str, _Group] = {}
+        self._reaper: asyncio.Task[None] | None = None
         self.stopping = False
         self._started = False
 
@@ -579,13 +768,31 @@ class WorkerPool:
             return
         self._started = True
         for w in self._windows:
-            group = _Group(w, self.workers_per_window)
-            group.workers = [_Worker(self, group, i) for i in range(self.workers_per_window)]
-            self._groups[w.name] = group
+            limit = self.concurrency if self.concurrency is not None else w.concurrency
+            self._groups[w.name] = _Group(self, w, limit, self.workers_per_window)
         for group in self._groups.values():
-            for worker in group.workers:
-                worker.start()
+            for _ in range(group.warm):
+                group.spawn()
         await self._settled({w: 1 for g in self._groups.values() for w in g.workers}, self.init_timeout + 1)
+        if self.idle_timeout > 0:
+            self._reaper = asyncio.create_task(self._reap_forever(), name="hms-worker-reaper")
+
+    async def _reap_forever(self) -> None:
+        period = min(max(self.idle_timeout / 4, 0.05), 30.0)
+        while not self.stopping:
+            await asyncio.sleep(period)
+            self.reap_idle()
+
+    def reap_idle(self) -> int:
+        """Reap every environment idle for ``idle_timeout`` beyond the warm ones; how many were reaped."""
+        now = self.clock()
+        reaped = 0
+        for group in self._groups.values():
+            n = group.reap_idle(now, self.idle_timeout)
+            if n:
+                self.log(f"[{group.window.name}] {n} idle execution environment(s) reaped")
+            reaped += n
+        return reaped
 
     async def _settled(self, targets: dict[_Worker, int], timeout: float) -> None:
         """Wait until each worker has reached its target generation and finished starting it."""
@@ -611,8 +818,11 @@ class WorkerPool:
     async def stop(self) -> None:
         """Stop every worker; nothing is left running."""
         self.stopping = True
+        if self._reaper is not None:
+            self._reaper.cancel()
         workers = [w for g in self._groups.values() for w in g.workers]
         for g in self._groups.values():
+            g._fail_waiters(WindowUnavailableError(g.window.name, "the local runtime is stopping"))
             g.notify()
         await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
 
@@ -643,18 +853,23 @@ class WorkerPool:
     ) -> Any:
         """Run the window's handler on ``event`` and return its result.
 
-        Waits (up to ``timeout``) for a free worker, e.g. one restarting after a crash or a reload,
-        then gives the handler ``timeout`` seconds (default: the window's own timeout).
+        Takes a free execution environment (or starts one, up to the window's concurrency; waits
+        first-come first-served when it is at its limit, see ``_Group.acquire``), then gives the
+        handler ``timeout`` seconds (default: the window's own timeout).
         """
         group = self._group(window_name)
         limit = float(timeout if timeout is not None else group.window.timeout)
         if self.stopping:
             raise WindowUnavailableError(window_name, "the local runtime is stopping")
-        worker = await group.acquire(self, limit)
+        worker = await group.acquire(max(limit, self.init_timeout))
         try:
             return await worker.call(event, limit, request_id or str(uuid.uuid4()))
         finally:
             group.release(worker)
+
+    def window_stats(self) -> list[WindowStats]:
+        """Each window's environments: concurrency, how many exist and are busy, the queue, throttles."""
+        return [g.stats() for g in self._groups.values()]
 
     def status(self) -> list[WorkerStatus]:
         return [
@@ -666,6 +881,7 @@ class WorkerPool:
                 restarts=w.restarts,
                 last_error=w.last_error,
                 init_ms=w.init_ms,
+                invocations=w.invocations,
             )
             for g in self._groups.values()
             for w in g.workers
@@ -675,7 +891,7 @@ class WorkerPool:
         """Replace the window's workers with fresh processes (new code), each after its request."""
         group = self._group(window_name)
         targets: dict[_Worker, int] = {}
-        for w in group.workers:
+        for w in list(group.workers):
             if w.state == "busy":
                 w.restart_pending = True
                 targets[w] = w.generation + 1
@@ -685,8 +901,9 @@ class WorkerPool:
             elif w.state == "crashed":
                 w.wake()
                 targets[w] = w.generation + 1
-            else:  # starting / restarting: this very start imports the new code
-                targets[w] = w.generation
+            else:  # starting / restarting: it may have imported the old code already; start again once up
+                w.restart_pending = True
+                targets[w] = w.generation + 1
         if wait:
             await self._settled(targets, self.init_timeout + group.window.timeout)
 
