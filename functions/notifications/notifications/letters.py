@@ -1,6 +1,8 @@
 """What each event tells the citizen: a ``Cause`` (for delivery) and a ``Letter`` (plain text + HTML).
 
-Money stays the event's decimal string ("25.00"), never a float. Every value that reaches the HTML
+Money is the event's decimal string read as a ``Decimal`` (never a float) and written in the
+currency's minor units (``hmskit.currencies.money``): "12.5 USD" from a producer that read it back
+from DynamoDB is written "12.50 USD". Every value that reaches the HTML
 is escaped; subjects hold only ids and amounts, which the contracts restrict to safe characters.
 
 No letter echoes text a citizen wrote (``full_name``, a payment's ``purpose``): the recipient is an
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from html import escape
 from typing import Any
 
@@ -24,6 +27,7 @@ from hmskit.contracts import (
     RenewalReadyForReviewV1,
     RenewalSubmittedV1,
 )
+from hmskit.currencies import money
 from notifications.domain import Cause, Letter
 
 SIGNATURE = "HMS Passport Services"
@@ -80,7 +84,7 @@ def renewal_submitted(data: RenewalSubmittedV1) -> Letter:
 
 
 def payment_captured(data: PaymentCapturedV1) -> Letter:
-    amount = f"{data.amount} {data.currency}"  # the decimal string as published: never a float
+    amount = f"{money(Decimal(data.amount), data.currency)} {data.currency}"  # never a float
     about = (  # never the payer's ``purpose``: it is their free text
         f"This payment is for your passport renewal {data.renewal_id}."
         if data.renewal_id
