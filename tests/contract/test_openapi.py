@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import images
 import pytest
 from helpers import ROOT, http_event
 from jsonschema import Draft202012Validator
@@ -42,7 +43,7 @@ from hmskit.settings import RateLimit, WindowSettings
 
 DOC_URI = "urn:hms:openapi"
 NOW = 1_781_512_200.0  # 2026-06-15 08:30 UTC: the eligibility example is allowed on that day
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+JPEG = images.PASSPORT_PHOTO  # uploaded as kind=photo: it meets the passport photo rules
 BOUNDARY = "----hms-openapi-boundary"
 
 

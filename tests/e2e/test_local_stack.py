@@ -11,11 +11,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import images
 import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = images.png(8, 8)  # real headers: an upload must be structurally what it claims
 
 
 def bearer(token: str, **extra: str) -> dict[str, str]:

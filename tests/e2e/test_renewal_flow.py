@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
+import images
 import pytest
 from e2e_support import Stack, copy_project, start_stack, stop_stack
 from helpers import ROOT
@@ -34,7 +35,7 @@ SCOPES = (
     "docs.read",
     "notifications.read",
 )
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PHOTO = images.PASSPORT_PHOTO  # a JPEG that meets the passport photo rules
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +146,7 @@ def test_payment_and_photo_bring_the_renewal_to_review_and_its_notification(stac
 
     photo = ada.http.post(
         "/api/v1/docs",
-        files={"file": ("me.png", PNG, "image/png")},
+        files={"file": ("me.jpg", PHOTO, "image/jpeg")},
         data={"kind": "photo", "renewal_id": renewal["id"]},
     )
     assert photo.status_code == 201, photo.text

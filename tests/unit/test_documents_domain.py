@@ -6,14 +6,15 @@ import hashlib
 import itertools
 from typing import Any
 
+import images
 import pytest
 
 from documents import domain
 from documents.adapters import InMemoryDocumentRepository, InMemoryObjectStore, doc_key, upload_key
 from documents.domain import Limits, Upload
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32
+PNG = images.png(2, 2)  # real headers: an upload must be structurally what it claims
+JPEG = images.jpeg(8, 8)
 PDF = b"%PDF-1.7\n" + b"x" * 32
 
 _ids = (f"01J{n:023d}" for n in itertools.count())
@@ -64,7 +65,7 @@ def start(
         content_type=content_type,
         size=size,
         filename="photo.png",
-        kind="photo",
+        kind="proof_of_identity",  # a PNG: the passport photo rules (JPEG only) are tested apart
         renewal_id="R1",
         limits=Limits(),
         new_id=new_id,
@@ -346,7 +347,7 @@ def test_an_inline_upload_is_announced_with_its_metadata(
         repo,
         objects,
         owner="alice",
-        upload=Upload(filename="me.png", data=PNG),
+        upload=Upload(filename="me.jpg", data=images.PASSPORT_PHOTO),
         kind="photo",
         renewal_id="R1",
         limits=Limits(),
@@ -365,7 +366,7 @@ def test_a_failed_metadata_write_announces_nothing(objects: InMemoryObjectStore)
             repo,
             objects,
             owner="alice",
-            upload=Upload(filename="me.png", data=PNG),
+            upload=Upload(filename="me.jpg", data=images.PASSPORT_PHOTO),
             kind="photo",
             renewal_id="R1",
             limits=Limits(),
@@ -387,7 +388,7 @@ def test_a_presigned_upload_is_announced_when_completed_and_only_once(
     again = domain.complete_upload(repo, objects, owner="alice", doc_id=doc.id, announce=announced)
 
     assert done.status == again.status == domain.AVAILABLE
-    assert repo.events == [("DocumentUploaded", doc.id, "photo", "R1", done.sha256)]
+    assert repo.events == [("DocumentUploaded", doc.id, "proof_of_identity", "R1", done.sha256)]
 
 
 def test_a_rejected_upload_is_not_announced(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import images
 import pytest
 from helpers import body_of, http_event
 
@@ -18,8 +19,8 @@ from hmskit.idempotency import Idempotency
 from hmskit.settings import WindowSettings
 
 BASE = "/api/v1/docs"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+PNG = images.png(4, 4)  # real headers: an upload must be structurally what it claims
+JPEG = images.jpeg(8, 8)
 PDF = b"%PDF-1.7\n" + b"x" * 64
 EXE = b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 64
 BOUNDARY = "----hms-test-boundary"
@@ -129,7 +130,7 @@ def test_the_owner_is_the_token_subject_and_a_forged_user_header_is_ignored(wind
 
 
 def test_renewal_id_and_kind_are_kept_with_the_document(window: Window) -> None:
-    doc = window.upload(PNG, kind="photo", renewal_id="01JRENEWAL")
+    doc = window.upload(images.PASSPORT_PHOTO, kind="photo", renewal_id="01JRENEWAL")
 
     stored = window.repo.get("alice", doc["id"])
     assert stored is not None and (stored.kind, stored.renewal_id) == ("photo", "01JRENEWAL")
@@ -256,7 +257,7 @@ def test_the_presign_flow_starts_pending_and_completes_available(window: Window)
     start = http_event(
         "POST",
         f"{BASE}/uploads",
-        body={"content_type": "image/png", "size": len(PNG), "filename": "me.png", "kind": "photo"},
+        body={"content_type": "image/png", "size": len(PNG), "filename": "me.png", "kind": "other"},
         scopes=["docs.write"],
     )
 

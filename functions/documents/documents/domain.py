@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Protocol
 
+from documents import photos
+
 log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # a document sent through the API itself
@@ -237,6 +239,16 @@ def _check_type(content_type: str) -> str:
     return ctype
 
 
+def _check_content(data: bytes, ctype: str, kind: str) -> None:
+    """The header parses as ``ctype`` (else 415) and a passport photo meets the photo rules (else 422)."""
+    try:
+        photos.check(data, ctype, kind=kind)
+    except photos.FileStructureError as exc:
+        raise UnsupportedDocumentTypeError(f"the file is not a valid {ctype}: {exc}") from exc
+    except photos.PhotoRuleError as exc:
+        raise UploadRejectedError(str(exc)) from exc
+
+
 def upload_document(
     repo: DocumentRepository,
     objects: ObjectStore,
@@ -258,6 +270,7 @@ def upload_document(
     ctype = sniff(upload.data[:SNIFF_BYTES])
     if ctype is None:
         raise UnsupportedDocumentTypeError("the file is not a PDF, JPEG or PNG (judged by its content)")
+    _check_content(upload.data, ctype, kind)
     first = repo.recorded(owner)
     if first is not None:
         return first
@@ -388,7 +401,8 @@ def complete_upload(
         objects.promote(doc.id, tag=staged.tag, content_type=doc.content_type)
     elif not objects.promoted(doc.id):
         raise UploadMissingError(f"nothing has been uploaded for document {doc_id} yet")
-    found = sniff(objects.read_prefix(doc.id, SNIFF_BYTES))
+    head = objects.read_prefix(doc.id, photos.HEAD_BYTES)
+    found = sniff(head)
     if found != doc.content_type:
         _reject(
             repo,
@@ -396,6 +410,10 @@ def complete_upload(
             doc,
             f"the upload is {found or 'not a PDF, JPEG or PNG'}; {doc.content_type} was declared",
         )
+    try:
+        photos.check(head, doc.content_type, kind=doc.kind, complete=len(head) >= doc.size)
+    except photos.UnacceptableFileError as exc:
+        _reject(repo, objects, doc, str(exc))
     sha256, length = objects.digest(doc.id)
     if length != doc.size:
         _reject(repo, objects, doc, f"the upload is {length} bytes; {doc.size} were declared")
