@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hms.manifest import Manifest, ManifestError, ManifestErrors, RouteDecl, Throttle, load_manifest
-from hms.topology import Topology, topology_and_errors
+from hms.topology import Subscription, Topology, topology_and_errors
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,15 @@ class Platform:
     root: Path
     windows: tuple[Window, ...] = field(default_factory=tuple)
     topology: Topology = field(default_factory=Topology.empty)
+
+    def mapping_concurrency(self, subscription: Subscription) -> int:
+        """How many batches of one subscription run at once (``ScalingConfig.MaximumConcurrency`` in
+        the template, the local event pump's pollers): the consumer's concurrency shared by its
+        subscriptions, so together they stay within its reserved concurrency, and at least 2
+        (SQS's minimum)."""
+        consumer = self.window(subscription.consumer)
+        mine = sum(1 for s in self.topology.subscriptions if s.consumer == consumer.name)
+        return max(2, consumer.concurrency // max(1, mine))
 
     def window(self, name: str) -> Window:
         for w in self.windows:

@@ -534,6 +534,7 @@ class TemplateGenerator:
                 "Architectures": [ARCH],
                 "MemorySize": w.memory,
                 "Timeout": w.timeout,
+                "ReservedConcurrentExecutions": w.concurrency,
                 "Layers": [ref(LAYER_ID)],
                 "LoggingConfig": {"LogGroup": ref(f"{w.function_id}LogGroup"), "LogFormat": "JSON"},
                 "Environment": {"Variables": env},
@@ -657,6 +658,7 @@ class TemplateGenerator:
                 "BatchSize": self.platform.topology.batch_size,
                 "MaximumBatchingWindowInSeconds": SQS_BATCHING_WINDOW_SECONDS,
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                "ScalingConfig": {"MaximumConcurrency": self.platform.mapping_concurrency(s)},
                 "Enabled": True,
             },
         }

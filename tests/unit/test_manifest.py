@@ -115,6 +115,8 @@ def test_routes_may_narrow_the_scopes_per_route(tmp_path: Path) -> None:
             "routes[0].scopes",
             "may only narrow",
         ),
+        (SEED + "window: {concurrency: 1}\n", "window.concurrency", "greater than or equal to 2"),
+        (SEED + "window: {concurrency: 1001}\n", "window.concurrency", "less than or equal to 1000"),
         ("uri: [unclosed\n", "line 2", "not valid YAML"),
         ("", "document", "empty"),
     ],
