@@ -164,18 +164,17 @@ def test_killing_the_payments_worker_never_stops_documents(stack) -> None:  # ty
     os.kill(before["pid"], signal.SIGKILL)
     with httpx.Client(base_url=stack.url, timeout=10) as c:
         assert upload(c, "", docs).status_code == 201
-        started = time.monotonic()
         r = c.get("/api/v1/payments", headers=bearer(pay))
-        elapsed = time.monotonic() - started
-        # either the request met the dead worker (5xx, fast) or the supervisor already restarted it
-        assert r.status_code in (200, 502, 503) and elapsed < 1.0, (r.status_code, elapsed)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if c.get("/api/v1/payments", headers=bearer(pay)).status_code == 200:
-                break
+        # Either the request met the dead worker (502 crashed, 503 restarting) or the supervisor had
+        # already replaced it (200); never 504, which would mean the gateway waited out the window's
+        # timeout on a worker that was gone. The answer's status says it, not a stopwatch.
+        assert r.status_code in (200, 502, 503), r.text
+        # The supervisor brings payments back: wait for that state (a hang guard, not a speed bound).
+        hang_guard = time.monotonic() + 120
+        while c.get("/api/v1/payments", headers=bearer(pay)).status_code != 200:
+            if time.monotonic() > hang_guard:
+                pytest.fail(f"payments never came back: {stack.worker('payments')}")
             time.sleep(0.1)
-        else:
-            pytest.fail("payments did not come back within 10 s")
     after = stack.worker("payments")
     assert after["pid"] != before["pid"] and after["restarts"] >= before["restarts"] + 1
 

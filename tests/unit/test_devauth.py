@@ -108,12 +108,16 @@ def test_the_key_is_kept_private_and_reused_across_instances(tmp_path: Path) -> 
     assert second.verify(token)["sub"] == "alice"
 
 
-def test_verification_is_fast(issuer: DevIssuer) -> None:
+def test_verification_reuses_the_key_it_loaded_once(tmp_path: Path) -> None:
+    # What keeps verification cheap is that the key is read and parsed once, not per token: with the
+    # key file gone, tokens still verify against the very same key object. (Speed: `make bench`.)
+    issuer = DevIssuer(tmp_path)
     token = issuer.mint("alice", ["payments.read"])
     issuer.verify(token)
-    n = 200
-    start = time.perf_counter()
-    for _ in range(n):
-        issuer.verify(token)
-    per_call = (time.perf_counter() - start) / n
-    assert per_call < 0.002  # ~0.1 ms measured; generous for a loaded CI box
+    public = issuer._public
+    issuer.key_path.unlink()
+
+    for _ in range(3):
+        assert issuer.verify(token)["sub"] == "alice"
+
+    assert issuer._public is public
