@@ -12,7 +12,7 @@ EMU_STAMP := $(EMU_VENV)/.installed
 PYTHON ?= $(shell for c in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
             $$c -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo $$c; break; }; done)
 
-.PHONY: help venv ministack-lock up test test-fast lint typecheck template check-template bench clean
+.PHONY: help venv ministack-lock up test test-fast lint typecheck template check-template bench clean web browser portal-deploy
 
 help:
 	@echo "make up         run the whole platform locally (emulator, gateway, windows)"
@@ -22,6 +22,9 @@ help:
 	@echo "make typecheck  mypy --strict on layers/, infra/, functions/"
 	@echo "make template   regenerate template.yaml (and other generated files) from routes/"
 	@echo "make bench      cold start, platform tax, gateway and event-delivery benchmarks"
+	@echo "make web        build the citizen portal (npm ci, esbuild) into web/dist/"
+	@echo "make browser    install Debian's chromium for the browser tests (apt-get)"
+	@echo "make portal-deploy STACK=name  build the portal and upload it to a deployed stack"
 	@echo "make clean      remove the virtualenv and local state"
 
 $(STAMP): requirements.txt requirements.lock pyproject.toml $(EMU_STAMP)
@@ -50,11 +53,11 @@ ministack-lock: $(EMU_STAMP)
 	{ echo "# pip freeze of $(EMU_VENV) (python3.12); regenerate: make ministack-lock"; \
 	  $(EMU_VENV)/bin/python -m pip freeze --exclude pip; } > requirements-ministack.lock
 
-up: $(STAMP)
+up: $(STAMP) web
 	$(BIN)/hms up $(ARGS)
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(ARGS)
+test: $(STAMP) web browser
+	HMS_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n 2 --dist loadgroup $(ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/contract $(ARGS)
@@ -86,3 +89,26 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(EMU_VENV) .hms .pytest_cache .mypy_cache .ruff_cache
+
+# The citizen portal: npm packages from the lockfile, then the esbuild build into web/dist/.
+WEB_MODULES := web/node_modules/.package-lock.json
+WEB_DIST    := web/dist/index.html
+WEB_SOURCES := web/build.mjs $(wildcard web/src/*.* web/src/*/*.*)
+
+$(WEB_MODULES): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $(WEB_MODULES)
+
+$(WEB_DIST): $(WEB_MODULES) $(WEB_SOURCES)
+	cd web && node build.mjs
+
+web: $(WEB_DIST)
+
+# Debian's Chromium for the browser tests (Playwright drives it; browser downloads are not possible)
+browser:
+	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; } || { \
+	  echo "make browser: could not install chromium with apt-get; install it yourself (apt-get install chromium)" >&2; exit 1; }
+
+# After `sam deploy`: build the portal and upload it to the stack's bucket (STACK=<stack name>)
+portal-deploy: $(STAMP) web
+	$(BIN)/python -m hms.portal_deploy --stack-name $(or $(STACK),$(error set STACK=<stack name>)) $(ARGS)
