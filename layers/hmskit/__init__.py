@@ -7,7 +7,7 @@ One small module per capability, each with its own errors:
 - auth          the principal, read from the verified authorizer context only
 - store         the window's own DynamoDB table
 - ratelimit     per-principal fixed-window rate limiting on that table
-- idempotency   Idempotency-Key support for POST (Powertools idempotency)
+- idempotency   Idempotency-Key for POST: the record written in the effect's own transaction
 - observability Powertools Logger and Metrics; Tracer only when enabled
 - jsonbody      request bodies as JSON, nesting bounded (400 past it) for every window
 - text          pydantic string types that refuse control characters
@@ -19,7 +19,7 @@ One small module per capability, each with its own errors:
 - discovery     Cloud Map lookups behind a TTL cache, with a static fallback
 - a2a           window-to-window HTTP calls carrying the caller's token
 - cursors       opaque pagination cursors
-- currencies    ISO 4217 codes and minor units
+- currencies    ISO 4217 codes and minor units; money() writes amounts in them
 - apidoc        a window's operations, declared for docs/openapi.json
 - ids, clock    time-ordered ids and an injectable clock
 """
