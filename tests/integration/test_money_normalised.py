@@ -142,3 +142,40 @@ def test_a_retry_answered_from_the_stored_payment_keeps_minor_units(deps: bootst
 
     assert again["statusCode"] == 201
     assert body_of(again) == body_of(first)  # answered from the table's 12.5, written 12.50
+
+
+# -- the same on ministack, the default local emulator, which normalises numbers itself ---------------
+
+
+@pytest.fixture(scope="module")
+def ministack() -> Any:
+    from helpers import free_port
+
+    from hms.local.emulator import EmulatorError, start_ministack
+
+    try:
+        emulator = start_ministack(free_port())
+    except EmulatorError as exc:
+        pytest.skip(f"ministack is not available here: {exc}")
+    with emulator:
+        yield emulator.endpoint
+
+
+def test_on_ministack_a_payment_reads_back_with_minor_units(moto_endpoint: str, ministack: str) -> None:
+    from hms.local.provision import ensure_table
+
+    client = boto3.client("dynamodb", endpoint_url=ministack)
+    table = "money-on-ministack"
+    ensure_table(client, table)
+    deps = bootstrap.build(
+        WindowSettings(window="payments", table_name=table), dynamodb=client, clock=FakeClock()
+    )
+
+    created = body_of(call(deps, "POST", body={"amount": "130.00", "purpose": "fee"}))
+    raw = client.get_item(
+        TableName=table, Key={"pk": {"S": "OWNER#alice"}, "sk": {"S": f"PAYMENT#{created['id']}"}}
+    )
+
+    assert raw["Item"]["amount"]["N"] == "130"  # ministack normalises, as DynamoDB does
+    assert created["amount"] == "130.00"
+    assert body_of(call(deps, "GET", f"/api/v1/payments/{created['id']}"))["amount"] == "130.00"
