@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from hms import portal_template
 from hms.model import Platform, Route, Window
 from hms.topology import Subscription
 from hmskit.contracts import CONTRACTS, EventData, json_schema
@@ -129,6 +130,7 @@ class TemplateGenerator:
         for (event_type, version), model in sorted(CONTRACTS.items()):
             resources[schema_id(event_type, version)] = self.event_schema(model)
         resources[NAMESPACE_ID] = self.namespace()
+        resources.update(portal_template.resources(self.platform, API_ID))  # identity and the portal
         outputs: dict[str, Any] = {
             "ApiUrl": {"Description": "Base URL of the HMS API", "Value": sub(API_URL)},
             "EventBusName": {"Description": "The HMS event bus", "Value": ref(BUS_ID)},
@@ -190,8 +192,9 @@ class TemplateGenerator:
                 "an event bus with a queue per subscription, Cloud Map discovery"
             ),
             "Parameters": self.parameters(),
+            "Conditions": portal_template.conditions(),
             "Resources": resources,
-            "Outputs": outputs,
+            "Outputs": {**outputs, **portal_template.outputs()},
         }
 
     # -- one method per resource kind -------------------------------------------------------------
@@ -199,13 +202,17 @@ class TemplateGenerator:
         params: dict[str, Any] = {
             "JwtIssuer": {
                 "Type": "String",
-                "Description": "Issuer (iss) of citizen tokens, e.g. https://cognito-idp.REGION.amazonaws.com/POOL_ID",
-                "AllowedPattern": "^https://.+",
-                "ConstraintDescription": "an https URL",
+                "Description": "Issuer (iss) of citizen tokens from an external OpenID Connect provider "
+                "(e.g. Login.gov); empty: the stack's own Cognito user pool",
+                "Default": "",
+                "AllowedPattern": "^(https://.+)?$",
+                "ConstraintDescription": "an https URL, or empty",
             },
             "JwtAudience": {
                 "Type": "CommaDelimitedList",
-                "Description": "Accepted audiences (aud) of citizen tokens (an app client id)",
+                "Description": "With an external JwtIssuer: accepted audiences (aud) of citizen tokens "
+                "(its client id)",
+                "Default": "",
             },
             "StageThrottlingRateLimit": {
                 "Type": "Number",
@@ -232,6 +239,7 @@ class TemplateGenerator:
                 "Description": "How long the event bus archive keeps events for replay",
             },
         }
+        params.update(portal_template.parameters())
         if any(w.email for w in self.platform.windows):
             params[EMAIL_SENDER] = {
                 "Type": "String",
@@ -257,7 +265,7 @@ class TemplateGenerator:
                 "Authorizers": {
                     AUTHORIZER: {
                         "IdentitySource": "$request.header.Authorization",
-                        "JwtConfiguration": {"issuer": ref("JwtIssuer"), "audience": ref("JwtAudience")},
+                        "JwtConfiguration": portal_template.jwt_configuration(),
                     }
                 },
                 "DefaultAuthorizer": AUTHORIZER,
@@ -519,7 +527,7 @@ class TemplateGenerator:
             if r.authorized:
                 auth: dict[str, Any] = {"Authorizer": AUTHORIZER}
                 if r.scopes:
-                    auth["AuthorizationScopes"] = list(r.scopes)
+                    auth["AuthorizationScopes"] = portal_template.route_scopes(r)
                 event["Auth"] = auth
             else:
                 event["Auth"] = {"Authorizer": "NONE"}

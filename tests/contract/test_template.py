@@ -127,7 +127,10 @@ def test_every_manifest_route_is_an_api_route_with_its_scopes(
         op = routes[key]
         security = op.get("security") or [{}]
         if r.authorized:
-            assert security == [{"HmsJwt": list(r.scopes)}], key
+            # Fn::If [UseCognito, hms/<scope>, <scope>]: with Cognito, then with the external issuer
+            for cognito, prefix in ((0, "hms/"), (1, "")):
+                scopes = [s["Fn::If"][1 + cognito] for s in security[0]["HmsJwt"]]
+                assert scopes == [prefix + s for s in r.scopes], key
         else:
             assert security in ([{}], [{"NONE": []}]), key
         assert f"${{{w.function_id}.Arn}}" in op["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
@@ -137,7 +140,9 @@ def test_every_manifest_route_is_an_api_route_with_its_scopes(
 def test_jwt_authorizer_issuer_and_audience_are_parameters(template: dict[str, Any]) -> None:
     auth = template["Resources"]["HttpApi"]["Properties"]["Auth"]
     jwt = auth["Authorizers"]["HmsJwt"]["JwtConfiguration"]
-    assert jwt == {"issuer": {"Ref": "JwtIssuer"}, "audience": {"Ref": "JwtAudience"}}
+    # an external issuer by parameters; else the stack's Cognito user pool (hms.portal_template)
+    assert jwt["issuer"]["Fn::If"][2] == {"Ref": "JwtIssuer"}
+    assert jwt["audience"]["Fn::If"][2] == {"Ref": "JwtAudience"}
     assert auth["DefaultAuthorizer"] == "HmsJwt"
 
 
