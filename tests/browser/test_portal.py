@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from conftest import Steps
+from conftest import Steps  # tests/browser/conftest.py (this directory is first on sys.path)
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
@@ -55,6 +55,9 @@ def sign_in(page: Any, steps: Steps | None, sub: str) -> None:
     page.goto("/")
     page.wait_for_selector("body[data-ready=true]")
     if steps:
+        # time to interactive: navigation start to the shell's first render, handlers attached
+        ready = page.evaluate("performance.getEntriesByName('portal-ready')[0].startTime")
+        print(f"portal interactive after {ready:.0f} ms")
         steps.done("home")
     page.get_by_role("button", name="Sign in to start").click()
     page.wait_for_url(re.compile(r"/dev-issuer/authorize\?"))

@@ -160,6 +160,7 @@ async function main() {
     window.history.replaceState(null, "", `${window.location.pathname}#/`);
   }
   again();
+  performance.mark("portal-ready");
   document.body.dataset.ready = "true";
 }
 
