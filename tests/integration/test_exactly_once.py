@@ -1,13 +1,14 @@
 """Crash injection: a retried request never repeats an effect.
 
-Each window runs in a worker process of its own (the real composition root on the moto server), fed
-one request at a time, as a Lambda execution environment is. The crash is a real SIGKILL (no cleanup,
+Each window runs in a worker process of its own (the real composition root, on moto and on ministack,
+the default emulator of ``hms up``), fed one request at a time, as a Lambda execution environment is. The crash is a real SIGKILL (no cleanup,
 no ``finally``) injected at the moment that matters: right after the effect's transaction committed,
 before the answer left the process. The client then does what clients do: it retries with the same
 ``Idempotency-Key`` until it gets an answer, while a fresh worker takes the dead one's place.
 
-Before the fix the effect's transaction and the idempotency record were two writes, so every such
-retry ran the effect again (the audit: 8 kills during 97 keyed POSTs left 102 payments). Proven here
+Before the fix the effect's transaction and the idempotency record were two writes: such a retry
+got 409 while the record stayed "in progress", then ran the effect again (the audit: 8 kills during
+97 keyed POSTs left 102 payments). Proven here
 for payments, documents (inline upload, presigned start and completion) and renewals: exactly one
 resource per key, one outbox event per resource, one downstream effect per event, the first answer
 replayed on every later retry, and the same key with another body still 422.
@@ -100,6 +101,7 @@ class Worker:
         self.env = env
         self.kills = 0
         self.requests = 0
+        self.emulator = "moto"
         self._proc = self._spawn()
 
     def _spawn(self) -> subprocess.Popen[str]:
@@ -144,8 +146,40 @@ class Worker:
         self._proc.wait(timeout=30)
 
 
+@pytest.fixture(scope="module")
+def ministack() -> Iterator[str]:
+    from helpers import free_port
+
+    from hms.local.emulator import EmulatorError, start_ministack
+
+    try:
+        emulator = start_ministack(free_port())
+    except EmulatorError as exc:
+        pytest.skip(f"ministack is not available here: {exc}")
+    with emulator:
+        yield emulator.endpoint
+
+
+@pytest.fixture(params=["moto", "ministack"])
+def aws(request: pytest.FixtureRequest, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The emulator every client of the test (and the worker, through its environment) talks to:
+    moto, and ministack, which stores numbers and runs transactions as the default ``hms up`` does."""
+    endpoint = moto_endpoint if request.param == "moto" else request.getfixturevalue("ministack")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    return endpoint
+
+
 @pytest.fixture
-def bus_to_queue(moto_endpoint: str) -> tuple[str, str]:
+def table(aws: str) -> str:
+    from hms.local.provision import ensure_table
+
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    ensure_table(boto3.client("dynamodb"), name)
+    return name
+
+
+@pytest.fixture
+def bus_to_queue(aws: str) -> tuple[str, str]:
     """A bus whose events from the three windows land in one queue (as a subscription does)."""
     events, sqs = boto3.client("events"), boto3.client("sqs")
     bus = f"bus-{uuid.uuid4().hex[:8]}"
@@ -167,6 +201,7 @@ def worker(request: pytest.FixtureRequest, table: str, bus_to_queue: tuple[str, 
         boto3.client("s3").create_bucket(Bucket=bucket)
         env["HMS_BUCKET_NAME"] = bucket
     started = Worker(window, env)
+    started.emulator = request.node.callspec.params.get("aws", "moto")
     yield started
     started.close()
 
@@ -228,7 +263,7 @@ def downstream_effects(table: str, bus: str, url: str) -> list[str]:
 
 def report(window: str, worker: Worker, keys: int, stored: int, events: int, effects: int) -> None:
     print(  # the figures for the issue note (pytest -s)
-        f"\n[exactly-once] {window}: {keys} keys, {worker.requests} requests, {worker.kills} SIGKILLs, "
+        f"\n[exactly-once] {window} on {worker.emulator}: {keys} keys, {worker.requests} requests, {worker.kills} SIGKILLs, "
         f"{stored} stored, {events} outbox events, {effects} downstream effects"
     )
 
