@@ -42,12 +42,13 @@ VISIBILITY = 1  # seconds: a failed message comes back after this
 MAX_RECEIVES = 2
 
 CONSUMER = """
-import json, os
+import json, os, time
 
 def lambda_handler(event, context):
     with open(os.environ["PUMP_LOG"], "a") as f:
         f.write(json.dumps(event) + "\\n")
     failures = []
+    slow = False
     for r in event["Records"]:
         mode = json.loads(r["body"])["detail"].get("mode", "ok")
         if mode == "raise":
@@ -58,6 +59,11 @@ def lambda_handler(event, context):
             return {"batchItemFailures": [{"itemIdentifier": "not-a-message-of-this-batch"}]}
         if mode == "fail":
             failures.append({"itemIdentifier": r["messageId"]})
+        slow = slow or mode == "slow"
+    if slow:  # longer than the queue's visibility timeout, within the function's timeout
+        time.sleep(2.5)
+    with open(os.environ["PUMP_LOG"], "a") as f:
+        f.write(json.dumps({"pid": os.getpid(), "done": [r["body"] for r in event["Records"]]}) + "\\n")
     return {"batchItemFailures": failures}
 """
 
@@ -129,7 +135,7 @@ class Rig:
         (b,) = [b for b in bindings_of(self.provisioned.subscriptions.values()) if b.event_type == event_type]
         return b
 
-    def pump(self, event_type: str, invoker: Any = None) -> EventPump:
+    def pump(self, event_type: str, invoker: Any = None, **options: Any) -> EventPump:
         return EventPump(
             [self.binding(event_type)],
             invoker or self.pool,
@@ -138,7 +144,19 @@ class Rig:
             timeout_of=lambda consumer: self.platform.window(consumer).timeout,
             dlq_refresh_seconds=0.2,
             log=self.logs,
+            **options,
         )
+
+    def done_by(self, marker: str) -> list[int]:
+        """The pid of the environment that finished each batch carrying ``marker``."""
+        if not self.seen_file.exists():
+            return []
+        out = []
+        for line in self.seen_file.read_text().splitlines():
+            entry = json.loads(line)
+            if "done" in entry and any(marker in body for body in entry["done"]):
+                out.append(entry["pid"])
+        return out
 
     def publish(self, event_type: str, *details: dict[str, Any]) -> None:
         resp = self.events.put_events(
@@ -161,7 +179,7 @@ class Rig:
         out = []
         for line in self.seen_file.read_text().splitlines():
             event = json.loads(line)
-            if any(marker in r["body"] for r in event["Records"]):
+            if "Records" in event and any(marker in r["body"] for r in event["Records"]):
                 out.append(event)
         return out
 
@@ -318,7 +336,7 @@ class Failing:
     def __init__(self) -> None:
         self.events: list[Any] = []
 
-    async def invoke(self, window_name: str, event: Any, *, timeout: float | None = None) -> Any:
+    async def invoke(self, window_name: str, event: Any, *, timeout: float | None = None, **_: Any) -> Any:
         self.events.append(event)
         raise RuntimeError("no worker")
 
@@ -445,3 +463,40 @@ def test_message_attributes_take_the_lambda_spelling() -> None:
         "raw": {"binaryValue": "AAE=", "stringListValues": [], "binaryListValues": [], "dataType": "Binary"},
     }
     assert record["md5OfMessageAttributes"] == "abc" and record["md5OfBody"] == message["MD5OfBody"]
+
+
+def test_a_batch_slower_than_the_visibility_timeout_is_delivered_once_and_never_dead_lettered(
+    rig: Rig,
+) -> None:
+    m, binding = marker(), rig.binding("RenewalSubmitted")
+    # the batch is held invisible (extended every second) while it waits and runs: without that, the
+    # 2.5 s batch would come back after the 1 s visibility timeout and reach the DLQ after 2 receives
+    pump = rig.pump("RenewalSubmitted", hold_seconds=2)
+    rig.loop.run(pump.start())
+    try:
+        rig.publish("RenewalSubmitted", {"marker": m, "mode": "slow"})
+        eventually(lambda: pump.stats()[0].delivered == 1, timeout=15, what="the slow message processed")
+    finally:
+        rig.loop.run(pump.stop())
+    deliveries = [r for b in rig.batches(m) for r in b["Records"]]
+    assert [r["attributes"]["ApproximateReceiveCount"] for r in deliveries] == ["1"]
+    assert pump.stats()[0].failed == 0
+    assert rig.counts(binding.queue_url) == (0, 0) and rig.counts(binding.dlq_url) == (0, 0)
+
+
+def test_a_backlog_is_handled_several_batches_at_once_up_to_the_subscription_concurrency(rig: Rig) -> None:
+    m, binding = marker(), rig.binding("DocumentUploaded")
+    rig.publish("DocumentUploaded", *({"marker": m, "mode": "slow", "n": n} for n in range(10)))
+    rig.publish("DocumentUploaded", *({"marker": m, "mode": "slow", "n": n} for n in range(10, 20)))
+    rig.publish("DocumentUploaded", *({"marker": m, "mode": "slow", "n": n} for n in range(20, 30)))
+    eventually(lambda: rig.counts(binding.queue_url)[0] == 30, what="the backlog queued")
+    pump = rig.pump("DocumentUploaded", concurrency_of=lambda _b: 2, hold_seconds=4)
+    rig.loop.run(pump.start())
+    try:
+        eventually(lambda: pump.stats()[0].delivered == 30, timeout=30, what="the backlog processed")
+    finally:
+        rig.loop.run(pump.stop())
+    stats = pump.stats()[0]
+    assert stats.peak_in_flight == 2  # two batches at once, never more than the concurrency
+    assert len(set(rig.done_by(m))) >= 2  # in two execution environments
+    assert stats.failed == 0 and rig.counts(binding.dlq_url) == (0, 0)

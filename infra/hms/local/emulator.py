@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,11 +128,10 @@ def _answers(url: str) -> bool:
         return False
 
 
-def ministack_python(env: dict[str, str] | None = None) -> str:
+def ministack_python(env: Mapping[str, str] | None = None) -> str:
     """The interpreter of ministack's own virtualenv: ``HMS_MINISTACK_PYTHON``, else the project's
     ``.venv-ministack`` (next to ``infra/``). Raises ``EmulatorError`` naming the fix when missing."""
-    env = os.environ if env is None else env  # type: ignore[assignment]
-    named = env.get("HMS_MINISTACK_PYTHON")
+    named = (os.environ if env is None else env).get("HMS_MINISTACK_PYTHON")
     if named:
         if not Path(named).is_file():
             raise EmulatorError(f"HMS_MINISTACK_PYTHON={named} is not a file")
@@ -148,7 +148,11 @@ def ministack_python(env: dict[str, str] | None = None) -> str:
 def _command(kind: str, host: str, port: int) -> tuple[list[str], dict[str, str], str]:
     """The command line, environment and readiness probe URL of an embedded emulator."""
     if kind == "moto":
-        return [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)], dict(os.environ), "/moto-api/"
+        return (
+            [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+            dict(os.environ),
+            "/moto-api/",
+        )
     if kind == "ministack":
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHON"))}
         env.update(

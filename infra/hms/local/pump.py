@@ -9,6 +9,13 @@ does exactly that against the emulator, one asyncio task per subscription:
 * ``ReceiveMessage`` (batch size from the topology, ``WaitTimeSeconds=1`` so a stop is quick, every
   system attribute) in a thread of the pump's own executor (boto3 is blocking; the long polls never
   starve the event loop's default executor);
+* several batches of a subscription at once, up to its concurrency (``concurrency_of``: the
+  template's ``ScalingConfig.MaximumConcurrency``): one poller always, and another for as long as
+  the last receive found a backlog (more than one message), as Lambda adds pollers for a busy queue;
+* a batch in progress keeps its messages invisible (``ChangeMessageVisibility`` every
+  ``hold / 2`` seconds, while it waits for an execution environment and while it runs), so a busy
+  consumer never sees a healthy message come back and use up its receives; a failed message is made
+  visible again after the queue's own visibility timeout, counted from the failure;
 * the SQS event exactly as Lambda builds it (``sqs_event``), invoked through the worker pool with the
   consumer's timeout;
 * the answer honoured as Lambda does (``batch_failures``): nothing listed, or ``None``, deletes the
@@ -35,6 +42,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from hms.local.emulator import DEFAULT_REGION
 
 RECEIVE_WAIT_SECONDS = 1  # long poll; also the longest a stop waits for a pump
+HOLD_SECONDS = 20  # how long a batch in progress stays invisible between two extensions (at least)
 DLQ_REFRESH_SECONDS = 2.0
 ERROR_BACKOFF_START = 0.2
 ERROR_BACKOFF_MAX = 5.0
@@ -55,9 +63,12 @@ Log = Callable[[str], None]
 
 
 class Invoker(Protocol):
-    """What the pump needs of the worker pool."""
+    """What the pump needs of the worker pool (``throttle=False``: wait for an environment, as a queue
+    mapping within the function's reserved concurrency is never throttled)."""
 
-    async def invoke(self, window_name: str, event: Any, *, timeout: float | None = None) -> Any: ...
+    async def invoke(
+        self, window_name: str, event: Any, *, timeout: float | None = None, throttle: bool = True
+    ) -> Any: ...
 
 
 class InvalidBatchResponseError(Exception):
@@ -89,6 +100,8 @@ class SubscriptionStats:
     in_dlq: int | None = None  # approximate messages in the DLQ, in flight included (None: not known)
     last_error: str | None = None
     last_delivery_ms: float | None = None
+    in_flight: int = 0  # batches being handled now
+    peak_in_flight: int = 0  # the most batches handled at once
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +113,8 @@ class SubscriptionStats:
             "in_dlq": self.in_dlq,
             "last_error": self.last_error,
             "last_delivery_ms": self.last_delivery_ms,
+            "in_flight": self.in_flight,
+            "peak_in_flight": self.peak_in_flight,
         }
 
 
@@ -184,6 +199,9 @@ class _Pumped:
     binding: QueueBinding
     stats: SubscriptionStats
     timeout: float
+    concurrency: int = 1  # pollers (batches in progress) at most
+    pollers: int = 0
+    visibility: int | None = None  # the queue's visibility timeout: when a failed message comes back
     task: asyncio.Task[None] | None = None
     error: str | None = field(default=None)  # the last receive error logged (logged once per streak)
 
@@ -203,6 +221,9 @@ class EventPump:
         *,
         batch_size: int = 10,
         timeout_of: Callable[[str], float] = lambda _consumer: 30.0,
+        concurrency_of: Callable[[QueueBinding], int] = lambda _binding: 1,
+        visibility_timeout: int | None = None,
+        hold_seconds: int = HOLD_SECONDS,
         wait_seconds: int = RECEIVE_WAIT_SECONDS,
         dlq_refresh_seconds: float = DLQ_REFRESH_SECONDS,
         region: str = DEFAULT_REGION,
@@ -210,10 +231,16 @@ class EventPump:
     ) -> None:
         self._subs = [
             _Pumped(
-                binding=b, stats=SubscriptionStats(b.name, b.consumer), timeout=float(timeout_of(b.consumer))
+                binding=b,
+                stats=SubscriptionStats(b.name, b.consumer),
+                timeout=float(timeout_of(b.consumer)),
+                concurrency=max(1, concurrency_of(b)),
             )
             for b in bindings
         ]
+        for sub in self._subs:  # the queues' own visibility timeout; None: read from each queue
+            sub.visibility = visibility_timeout
+        self.hold_seconds = max(2, hold_seconds)
         self._invoker = invoker
         self._sqs = sqs
         self.batch_size = batch_size
@@ -242,20 +269,20 @@ class EventPump:
     async def start(self) -> None:
         if self._tasks or not self._subs:
             return
-        # one thread per subscription (its long poll, then its deletes) and one for the DLQ counts
-        self._executor = ThreadPoolExecutor(max_workers=len(self._subs) + 1, thread_name_prefix="hms-pump")
+        # per poller: one thread for its long poll, one for its batch's visibility and deletes; one for the DLQs
+        threads = 2 * sum(s.concurrency for s in self._subs) + 1
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hms-pump")
         self._stopping = False
-        self._tasks = [
-            asyncio.create_task(self._pump(s), name=f"hms-pump-{s.binding.name}") for s in self._subs
-        ]
+        self._tasks = [self._poller(s) for s in self._subs]
         self._tasks.append(asyncio.create_task(self._watch_dlqs(), name="hms-pump-dlqs"))
 
     async def stop(self) -> None:
         """Stop pumping at once. A batch being handled is abandoned undeleted: SQS redelivers it."""
         self._stopping = True
-        for t in self._tasks:
+        tasks = list(self._tasks)
+        for t in tasks:
             t.cancel()
-        for t in self._tasks:
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks = []
@@ -271,17 +298,51 @@ class EventPump:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    @property
+    def threads_needed(self) -> int:
+        """Connections the SQS client should allow: one per thread of the pump."""
+        return 2 * sum(s.concurrency for s in self._subs) + 1
+
     # -- one subscription ----------------------------------------------------------------------
 
-    async def _pump(self, sub: _Pumped) -> None:
+    def _poller(self, sub: _Pumped, *, extra: bool = False) -> asyncio.Task[None]:
+        sub.pollers += 1
+        task = asyncio.create_task(
+            self._pump(sub, extra=extra), name=f"hms-pump-{sub.binding.name}-{sub.pollers}"
+        )
+        task.add_done_callback(lambda _t: self._poller_done(sub, task))
+        return task
+
+    def _poller_done(self, sub: _Pumped, task: asyncio.Task[None]) -> None:
+        sub.pollers -= 1
+        with contextlib.suppress(ValueError):
+            self._tasks.remove(task)
+
+    async def _pump(self, sub: _Pumped, *, extra: bool = False) -> None:
+        """Receive and deliver batches; an ``extra`` poller ends when the queue has no backlog left."""
         backoff = ERROR_BACKOFF_START
+        while sub.visibility is None and not self._stopping:
+            try:
+                attrs = await self._call(
+                    self._sqs.get_queue_attributes,
+                    QueueUrl=sub.binding.queue_url,
+                    AttributeNames=["VisibilityTimeout"],
+                )
+                sub.visibility = int(attrs["Attributes"]["VisibilityTimeout"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                sub.error = sub.stats.last_error = f"cannot read the queue's visibility timeout: {exc}"
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, ERROR_BACKOFF_MAX)
         while not self._stopping:
             try:
                 resp = await self._call(
                     self._sqs.receive_message,
                     QueueUrl=sub.binding.queue_url,
                     MaxNumberOfMessages=self.batch_size,
-                    WaitTimeSeconds=self._wait,
+                    WaitTimeSeconds=0 if extra else self._wait,
+                    VisibilityTimeout=self.hold_seconds,
                     MessageSystemAttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 )
@@ -300,8 +361,13 @@ class EventPump:
                 sub.error = None
             backoff = ERROR_BACKOFF_START
             messages = resp.get("Messages") or []
-            if messages:
-                await self.deliver(sub, messages)
+            if not messages:
+                if extra:
+                    return
+                continue
+            if len(messages) > 1 and sub.pollers < sub.concurrency and not self._stopping:
+                self._tasks.append(self._poller(sub, extra=True))  # a backlog: one more batch at once
+            await self.deliver(sub, messages)
 
     async def deliver(self, sub: _Pumped, messages: list[Mapping[str, Any]]) -> set[str]:
         """Invoke the consumer with one batch and settle it; returns the ids that failed."""
@@ -311,8 +377,13 @@ class EventPump:
         started = time.perf_counter()
         why: str | None = None
         stats.invocations += 1
+        stats.in_flight += 1
+        stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+        holding = asyncio.create_task(self._hold(binding, messages))
         try:
-            response = await self._invoker.invoke(binding.consumer, event, timeout=sub.timeout)
+            response = await self._invoker.invoke(
+                binding.consumer, event, timeout=sub.timeout, throttle=False
+            )
             failed = batch_failures(response, ids)
         except asyncio.CancelledError:
             raise
@@ -320,9 +391,17 @@ class EventPump:
             failed, why = set(ids), f"invalid batch response: {exc}"
         except Exception as exc:  # crashed, timed out, raised, unavailable: Lambda deletes nothing
             failed, why = set(ids), f"{type(exc).__name__}: {exc}"
+        finally:
+            holding.cancel()
+            stats.in_flight -= 1
         ms = (time.perf_counter() - started) * 1000
         done = [m for m in messages if str(m["MessageId"]) not in failed]
         undeleted = await self._delete(binding, done) if done else 0
+        if failed and sub.visibility is not None:
+            # the retry comes after the queue's visibility timeout, as if the batch had just been received
+            await self._set_visibility(
+                binding, [m for m in messages if str(m["MessageId"]) in failed], sub.visibility
+            )
         stats.delivered += len(done)
         stats.failed += len(failed)
         stats.last_delivery_ms = round(ms, 1)
@@ -340,6 +419,30 @@ class EventPump:
             line += f"; {undeleted} could not be deleted (they will be delivered again)"
         self._log(line)
         return failed
+
+    async def _hold(self, binding: QueueBinding, messages: list[Mapping[str, Any]]) -> None:
+        """Keep a batch in progress invisible: extend it every ``hold / 2`` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(self.hold_seconds / 2)
+            await self._set_visibility(binding, messages, self.hold_seconds)
+
+    async def _set_visibility(
+        self, binding: QueueBinding, messages: list[Mapping[str, Any]], seconds: int
+    ) -> None:
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": seconds}
+                for i, m in enumerate(chunk)
+            ]
+            try:
+                await self._call(
+                    self._sqs.change_message_visibility_batch, QueueUrl=binding.queue_url, Entries=entries
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the message comes back a little early or late: no harm done
+                self._log(f"[events] {binding.name}: visibility change failed: {exc}")
 
     async def _delete(self, binding: QueueBinding, messages: list[Mapping[str, Any]]) -> int:
         """Delete the processed messages (batches of 10); returns how many could not be deleted."""

@@ -168,11 +168,19 @@ class RelayingInvoker:
         self._after = after
 
     async def invoke(
-        self, window_name: str, event: Any, *, timeout: float | None = None, request_id: str | None = None
+        self,
+        window_name: str,
+        event: Any,
+        *,
+        timeout: float | None = None,
+        request_id: str | None = None,
+        throttle: bool = True,
     ) -> Any:
         kwargs: dict[str, Any] = {"timeout": timeout}
         if request_id is not None:
             kwargs["request_id"] = request_id
+        if not throttle:
+            kwargs["throttle"] = False
         try:
             return await self._inner.invoke(window_name, event, **kwargs)
         finally:

@@ -303,7 +303,11 @@ async def run(
         if planned.namespace is not None and provisioned.namespace is None:
             log("hms: the windows fall back to HMS_SERVICES for discovery")
 
-        clients = AwsClients(endpoint, max_pool_connections=len(provisioned.subscriptions) + 8)
+        bindings = bindings_of(provisioned.subscriptions.values())
+        subscription_of = {s.name: s for s in platform.topology.subscriptions}
+        # each consumer's batches at once: the template's ScalingConfig.MaximumConcurrency
+        pollers = {b.name: platform.mapping_concurrency(subscription_of[b.name]) for b in bindings}
+        clients = AwsClients(endpoint, max_pool_connections=2 * sum(pollers.values()) + 8)
         relay = LocalRelay.for_platform(
             platform,
             provisioned,
@@ -313,11 +317,13 @@ async def run(
         )
         invoker = RelayingInvoker(pool, relay.kick)
         pump = EventPump(
-            bindings_of(provisioned.subscriptions.values()),
+            bindings,
             invoker,
             clients.client("sqs"),
             batch_size=platform.topology.batch_size,
             timeout_of=lambda consumer: platform.window(consumer).timeout,
+            concurrency_of=lambda binding: pollers[binding.name],
+            visibility_timeout=provisioned.visibility_timeout,
             log=log,
         )
         await relay.start()

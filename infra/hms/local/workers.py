@@ -602,7 +602,7 @@ class _Group:
         return best
 
     # -- requests ----------------------------------------------------------------------------------
-    async def acquire(self, timeout: float) -> _Worker:
+    async def acquire(self, timeout: float, *, throttle: bool = True) -> _Worker:
         """A free environment for one request: at once, from the queue, or a new one up to the limit.
 
         Raises ``WindowThrottledError`` when the window is at its concurrency and nothing freed within
@@ -629,7 +629,11 @@ class _Group:
             while True:
                 waited = clock() - started
                 at_limit = len(self.workers) >= self.limit and not self._starting()
-                budget = (self.pool.queue_wait if at_limit else timeout) - waited
+                if at_limit and not throttle:
+                    started, waited = clock(), 0.0  # at the limit: only a free environment ends the wait
+                    budget = timeout
+                else:
+                    budget = (self.pool.queue_wait if at_limit else timeout) - waited
                 if budget <= 0:
                     if at_limit:
                         self.throttles += 1
@@ -849,19 +853,26 @@ class WorkerPool:
             raise UnknownWindowError(name, "no such window") from None
 
     async def invoke(
-        self, window_name: str, event: Any, *, timeout: float | None = None, request_id: str | None = None
+        self,
+        window_name: str,
+        event: Any,
+        *,
+        timeout: float | None = None,
+        request_id: str | None = None,
+        throttle: bool = True,
     ) -> Any:
         """Run the window's handler on ``event`` and return its result.
 
         Takes a free execution environment (or starts one, up to the window's concurrency; waits
         first-come first-served when it is at its limit, see ``_Group.acquire``), then gives the
-        handler ``timeout`` seconds (default: the window's own timeout).
+        handler ``timeout`` seconds (default: the window's own timeout). ``throttle=False`` (the event
+        pump) waits for an environment as long as it takes instead of being throttled.
         """
         group = self._group(window_name)
         limit = float(timeout if timeout is not None else group.window.timeout)
         if self.stopping:
             raise WindowUnavailableError(window_name, "the local runtime is stopping")
-        worker = await group.acquire(max(limit, self.init_timeout))
+        worker = await group.acquire(max(limit, self.init_timeout), throttle=throttle)
         try:
             return await worker.call(event, limit, request_id or str(uuid.uuid4()))
         finally:
