@@ -11,6 +11,10 @@ The seed's shape loads unchanged::
           limit: 30
           window: 60
 
+and so does its short form ``plugins: [auth, rate-limit]``: a bare ``auth`` lets any valid token in
+(no particular scope), a bare ``rate-limit`` is the platform default (60 requests per 60 s per
+principal).
+
 Optional refinements (all keys beside the seed's are optional):
 
     routes:                       # exact routes; without this list the whole /** prefix is proxied
@@ -79,9 +83,16 @@ class AuthPlugin(_Strict):
     scopes: list[Scope] = Field(default_factory=list)
 
 
+DEFAULT_RATE_LIMIT = 60  # requests per principal per window: a bare ``rate-limit`` (README)
+DEFAULT_RATE_WINDOW = 60  # seconds
+
+
 class RateLimitPlugin(_Strict):
-    limit: int = Field(gt=0, le=1_000_000, strict=True)
-    window: int = Field(gt=0, le=86_400, strict=True, description="seconds")
+    """``rate-limit`` alone (the seed's ``plugins: [auth, rate-limit]``) is the platform default,
+    60 requests per 60 s per principal; a key left out takes its default."""
+
+    limit: int = Field(default=DEFAULT_RATE_LIMIT, gt=0, le=1_000_000, strict=True)
+    window: int = Field(default=DEFAULT_RATE_WINDOW, gt=0, le=86_400, strict=True, description="seconds")
 
 
 class Throttle(_Strict):
@@ -218,23 +229,32 @@ class Manifest(_Strict):
             raise ValueError("plugins must be a list of one-key mappings")
         seen: set[str] = set()
         parsed: dict[str, Any] = {}
+        normalised: list[dict[str, Any]] = []
         for i, plugin in enumerate(plugins):
+            if isinstance(plugin, str):  # the short form: ``plugins: [auth, rate-limit]``
+                plugin = {plugin: None}
             if not isinstance(plugin, dict) or len(plugin) != 1:
-                raise _PluginError(f"plugins[{i}]", "each plugin is a mapping with exactly one key")
+                raise _PluginError(
+                    f"plugins[{i}]",
+                    "each plugin is a name (auth) or a mapping with exactly one key (auth: {...})",
+                )
             ((name, config),) = plugin.items()
+            normalised.append({name: config})
             if name not in PLUGINS:
                 raise _PluginError(f"plugins[{i}]", f"unknown plugin {name!r}; known: {', '.join(PLUGINS)}")
             if name in seen:
                 raise _PluginError(f"plugins[{i}]", f"plugin {name!r} appears twice")
             seen.add(name)
             model = AuthPlugin if name == "auth" else RateLimitPlugin
+            if config is not None and not isinstance(config, dict):
+                raise _PluginError(f"plugins[{i}].{name}", "its settings are a mapping (or nothing)")
             try:
                 parsed["auth" if name == "auth" else "rate_limit"] = model.model_validate(config or {})
             except ValidationError as exc:
                 err = exc.errors()[0]
                 loc = re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", ".".join(str(p) for p in err["loc"]))
                 raise _PluginError(f"plugins[{i}].{name}" + (f".{loc}" if loc else ""), err["msg"]) from None
-        return {**data, **parsed, "plugins": plugins}
+        return {**data, **parsed, "plugins": normalised}
 
     @model_validator(mode="after")
     def _routes_under_uri(self) -> Manifest:

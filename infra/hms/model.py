@@ -6,11 +6,22 @@ disagree about a route, a scope or a table.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hms.manifest import Manifest, ManifestError, ManifestErrors, RouteDecl, Throttle, load_manifest
+import yaml
+
+from hms.manifest import (
+    Manifest,
+    ManifestError,
+    ManifestErrors,
+    RouteDecl,
+    Throttle,
+    load_manifest,
+    window_name_of,
+)
 from hms.topology import Subscription, Topology, topology_and_errors
 
 
@@ -167,6 +178,20 @@ def _segments_overlap(a: str, b: str) -> bool:
     return sa[:n] == sb[:n]
 
 
+def _named_by(path: Path) -> set[str]:
+    """The window a refused manifest meant: its file's stem, and its upstream if that much parses."""
+    names = {path.stem}
+    with contextlib.suppress(Exception):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("upstream"), str):
+            names.add(window_name_of(data["upstream"]))
+    return names
+
+
+def _names_broken(error: ManifestError, broken: set[str]) -> bool:
+    return any(error.reason.startswith(f"{name!r} is not a window") for name in broken)
+
+
 def load_platform(root: Path) -> Platform:
     """Load and cross-check every ``routes/*.yaml`` against ``functions/``.
 
@@ -179,11 +204,13 @@ def load_platform(root: Path) -> Platform:
     if not files:
         raise ManifestErrors([ManifestError("routes/", "files", "no route manifests (*.yaml) found")])
     loaded: list[tuple[str, Manifest]] = []
+    broken: set[str] = set()  # windows whose manifest was refused: not reported again as "no window"
     for path in files:
         try:
             loaded.append((str(path.relative_to(root)), load_manifest(path, root)))
         except ManifestError as exc:
             errors.append(exc)
+            broken |= _named_by(path)
     windows: list[Window] = []
     owners: dict[str, str] = {}
     prefixes: list[tuple[str, str]] = []
@@ -235,7 +262,9 @@ def load_platform(root: Path) -> Platform:
             )
         )
     topology, topology_errors = topology_and_errors(root, {w.name for w in windows}, None)
-    errors.extend(topology_errors)
+    # a follow-on error ("'documents' is not a window" because its manifest was refused) is the same
+    # problem again: only the manifest's own error is reported
+    errors.extend(e for e in topology_errors if not _names_broken(e, broken))
     if errors:
         raise ManifestErrors(errors)
     return Platform(root=root, windows=tuple(sorted(windows, key=lambda w: w.name)), topology=topology)

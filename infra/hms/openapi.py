@@ -741,6 +741,25 @@ def _operation_object(
 # -- the document -----------------------------------------------------------------------------------------
 
 
+def documented_routes(window: Window, contract: WindowContract) -> tuple[Route, ...]:
+    """The routes a window's operations document: the manifest's own, or under a proxy manifest (the
+    seed's shape, no ``routes:`` list: API Gateway sees only ``ANY <prefix>/{proxy+}``) each operation
+    the window declares within its prefix, with the manifest's scopes and the operation's rate limit."""
+    if not window.proxy:
+        return window.routes
+    proxy = window.routes[0]
+    out = []
+    for key, op in contract.operations.items():
+        if not (isinstance(key, tuple) and len(key) == 2 and all(isinstance(k, str) for k in key)):
+            continue
+        method, path = key
+        if path != window.prefix and not path.startswith(window.prefix + "/"):
+            continue  # reported as "no such route"
+        limited = op.rate_limited if isinstance(op, Operation) else True
+        out.append(Route(method, path, proxy.scopes, proxy.authorized, limited))
+    return tuple(out)
+
+
 def build_document(
     platform: Platform, contracts: Mapping[str, WindowContract], *, version: str
 ) -> dict[str, Any]:
@@ -757,7 +776,8 @@ def build_document(
             errors.append(ManifestError(file, "(file)", "missing: no HTTP contract for this window"))
             continue
         tags.append({"name": w.name, "description": contract.description or f"The {w.name} window."})
-        routes = {(r.method, r.path): r for r in w.routes}
+        documented = documented_routes(w, contract)
+        routes = {(r.method, r.path): r for r in documented}
         for key in contract.operations:
             if key not in routes:
                 errors.append(
@@ -769,7 +789,7 @@ def build_document(
                     )
                 )
         declared: list[tuple[Route, Operation]] = []
-        for r in w.routes:
+        for r in documented:
             op = contract.operations.get((r.method, r.path))
             if op is None:
                 errors.append(

@@ -71,6 +71,7 @@ class Operation:
     location: str | None = None  # the Location header of the success answer, described
     headers: Mapping[str, Header] = field(default_factory=dict)
     idempotent: bool = False  # honours Idempotency-Key (hmskit.http.WindowApp.idempotent)
+    rate_limited: bool = True  # counted by the rate limit (a proxy manifest has no per-route flag)
     errors: Mapping[int, str] = field(default_factory=dict)
 
 
@@ -99,4 +100,5 @@ def health(window: str) -> Operation:
             "goes through the JWT authorizer when the manifest says so."
         ),
         response=HEALTH,
+        rate_limited=False,
     )

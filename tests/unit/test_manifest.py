@@ -208,3 +208,56 @@ def test_a_window_setting_the_platform_owns_or_misnamed_is_refused(environment: 
     error = refused(SEED + f"window:\n  environment: {environment}\n")
 
     assert "window.environment" in error.field and reason in str(error)
+
+
+SEED_DOCS = """\
+uri: /api/v1/docs/**
+upstream: http://hms-svc-documents:8090
+plugins: [auth, rate-limit]
+"""
+
+
+def test_the_seeds_short_form_plugins_load_bare_auth_is_any_token_and_bare_rate_limit_the_default(
+    tmp_path: Path,
+) -> None:
+    platform = load_platform(project(tmp_path, {"documents.yaml": SEED_DOCS}, ("documents",)))
+
+    (w,) = platform.windows
+    assert w.scopes == () and all(r.authorized and r.scopes == () for r in w.routes)
+    assert (w.rate_limit.limit, w.rate_limit.window) == (60, 60)  # type: ignore[union-attr]
+
+
+def test_a_rate_limit_with_one_key_takes_the_default_for_the_other() -> None:
+    m = parse_manifest(SEED.replace("      window: 60\n", ""), "f")
+
+    assert (m.rate_limit.limit, m.rate_limit.window) == (30, 60)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("plugins", "field", "reason"),
+    [
+        ("[auth, cors]", "plugins[1]", "unknown plugin 'cors'"),
+        ("[auth, auth]", "plugins[1]", "appears twice"),
+        ("[auth, 3]", "plugins[1]", "a name (auth) or a mapping"),
+        ("[{rate-limit: 30}]", "plugins[0].rate-limit", "a mapping (or nothing)"),
+    ],
+)
+def test_a_bad_short_form_plugin_names_the_field_and_the_reason(
+    plugins: str, field: str, reason: str
+) -> None:
+    err = refused(SEED_DOCS.replace("[auth, rate-limit]", plugins))
+
+    assert (err.field, reason in err.reason) == (field, True), str(err)
+
+
+def test_a_refused_manifest_is_reported_once_not_again_as_a_missing_event_publisher(tmp_path: Path) -> None:
+    root = project(tmp_path, {"documents.yaml": SEED_DOCS.replace("rate-limit]", "cors]")}, ("documents",))
+    (root / "events").mkdir()
+    (root / "events" / "topology.yaml").write_text(
+        "events:\n  DocumentUploaded: {publisher: documents, consumers: []}\n"
+    )
+
+    with pytest.raises(ManifestErrors) as info:
+        load_platform(root)
+
+    assert [(e.file, e.field) for e in info.value.errors] == [("routes/documents.yaml", "plugins[1]")]
