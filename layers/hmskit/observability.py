@@ -1,7 +1,9 @@
 """Powertools Logger (JSON) and Metrics (EMF), built once per process; Tracer only when enabled.
 
 The Tracer's import alone costs about 0.4 s of cold start, so it is imported only when
-``HMS_TRACING`` is on. The correlation id is the API Gateway request id.
+``HMS_TRACING`` is on. The correlation id of an HTTP invocation is the client's valid
+``X-Correlation-Id``, else the API Gateway request id (``hmskit.correlation``); a consumer sets each
+event's own while it handles it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging import correlation_paths
+
+from hmskit.correlation import correlation_id_of
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -41,7 +44,15 @@ def _tracing_enabled() -> bool:
 def entrypoint(handler: Handler) -> Handler:
     """Wrap a Lambda handler: request-scoped JSON logs with a correlation id, EMF metrics flushed
     per invocation, and X-Ray tracing when enabled."""
-    wrapped = logger().inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(handler)
+    log = logger()
+    injected = log.inject_lambda_context(handler)
+
+    def with_correlation(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        # None for an event batch: the previous request's id must not leak into it
+        log.set_correlation_id(correlation_id_of(event) if isinstance(event, dict) else None)
+        return injected(event, context)
+
+    wrapped: Handler = with_correlation
     wrapped = metrics().log_metrics(raise_on_empty_metrics=False)(wrapped)
     if _tracing_enabled():
         from aws_lambda_powertools import Tracer

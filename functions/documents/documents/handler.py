@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from documents import bootstrap, domain, forms
+from hmskit.correlation import correlation_id_of
 from hmskit.http import WindowApp, json_response
 from hmskit.observability import entrypoint, metrics
 from hmskit.problems import (
@@ -47,7 +48,7 @@ def _answer(deps: bootstrap.Deps, doc: domain.Document) -> dict[str, object]:
 
 def _announcer(deps: bootstrap.Deps) -> domain.Announce:
     """DocumentUploaded for a document that just became available (recorded in the same write)."""
-    correlation_id = app.event.request_context.request_id
+    correlation_id = correlation_id_of(app.event.raw_event)
 
     def announce(doc: domain.Document) -> list[Any]:
         if deps.outbox is None or doc.status != domain.AVAILABLE or doc.sha256 is None:

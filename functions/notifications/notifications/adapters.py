@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from hmskit.correlation import valid
 from hmskit.cursors import Cursors
 from hmskit.store import AlreadyExistsError, ConditionFailedError, TableStore
 from notifications.domain import (
@@ -322,6 +323,10 @@ class SesMailer:
             raise MailerUnavailableError("no sender address is configured (HMS_EMAIL_SENDER)")
         if self._client is None:
             self._client = self._factory()
+        # the correlation id travels as a message tag (SES passes tags to its event destinations)
+        tags = (
+            [{"Name": "correlation_id", "Value": email.correlation_id}] if valid(email.correlation_id) else []
+        )
         try:
             resp = self._client.send_email(
                 Source=self._sender,
@@ -333,6 +338,7 @@ class SesMailer:
                         "Html": {"Data": email.html, "Charset": "UTF-8"},
                     },
                 },
+                **({"Tags": tags} if tags else {}),
             )
         except ClientError as exc:
             error = exc.response.get("Error", {})

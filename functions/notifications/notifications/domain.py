@@ -93,6 +93,7 @@ class OutgoingEmail:
     subject: str
     text: str
     html: str
+    correlation_id: str | None = None  # the cause's; sent as a message tag, never in the letter
 
 
 @dataclass(frozen=True)
@@ -368,7 +369,13 @@ def _send(
 ) -> Notification:
     """Send a ``pending`` record's email and record the outcome (see ``notify``, step 4)."""
     assert record.recipient is not None
-    email = OutgoingEmail(to=record.recipient, subject=letter.subject, text=letter.text, html=letter.html)
+    email = OutgoingEmail(
+        to=record.recipient,
+        subject=letter.subject,
+        text=letter.text,
+        html=letter.html,
+        correlation_id=record.correlation_id,
+    )
     try:
         message_id = mailer.send(email)
     except DeliveryRejectedError as exc:

@@ -87,13 +87,15 @@ def _report(notification: domain.Notification, *, waited_for_address: bool = Fal
         "delivery": notification.delivery,
         "reason": notification.reason,
         "waited_for_address": waited_for_address,
+        "ses_message_id": notification.ses_message_id,
+        "cause_correlation_id": notification.correlation_id,  # an email sent late: its cause's request
     }
     if notification.delivery == domain.PENDING:
         # SES took the email but its record still says pending (the table failed after the send):
         # the message succeeds all the same, so that no retry emails the citizen twice
         logger().error(
             "notification sent but not recorded",
-            extra=fields | {"event_id": notification.event_id, "ses_message_id": notification.ses_message_id},
+            extra=fields | {"event_id": notification.event_id},
         )
         return
     logger().info("notification %s", notification.delivery, extra=fields)

@@ -11,6 +11,7 @@ from typing import Any
 
 # boto3's stack first, as payments and documents do: measured less cold start than after Powertools.
 import hmskit.store  # noqa: F401  # isort: skip
+from hmskit.correlation import correlation_id_of
 from hmskit.http import WindowApp, json_response
 from hmskit.observability import entrypoint, metrics
 from hmskit.problems import (
@@ -59,7 +60,7 @@ def submit_renewal() -> Any:
     request = app.json_body(SubmitRenewal)
     deps: bootstrap.Deps = app.deps
     token = bearer_token(app.event.raw_event)
-    correlation_id = app.event.request_context.request_id
+    correlation_id = correlation_id_of(app.event.raw_event)
     email = request.email or principal.email
 
     def submit() -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 # boto3's stack first, as documents' handler gets by name order: measured 25-40 ms less cold start
 # than loading it after Powertools' event_handler (bench/cold_start; cause not pinned down).
 import hmskit.store  # noqa: F401  # isort: skip
+from hmskit.correlation import correlation_id_of
 from hmskit.http import WindowApp, json_response
 from hmskit.observability import entrypoint, metrics
 from hmskit.problems import BadRequestError, NotFoundError
@@ -29,7 +30,7 @@ def create_payment() -> Any:
     owner = app.principal().sub
 
     email = app.principal().email
-    correlation_id = app.event.request_context.request_id
+    correlation_id = correlation_id_of(app.event.raw_event)
 
     def announce(payment: domain.Payment) -> list[Any]:
         if deps.outbox is None:
