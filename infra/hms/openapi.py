@@ -599,7 +599,10 @@ def _error_reasons(window: Window, route: Route, op: Operation, limited: bool) -
             reasons[422].append("A form field is invalid (each is named in `errors`).")
         else:
             reasons[400].append("The body is not valid JSON.")
-            reasons[415].append("`Content-Type` is not `application/json`.")
+            reasons[415].append(
+                "`Content-Type` is not `application/json` (a JSON object sent as curl's default "
+                "`application/x-www-form-urlencoded` is read as JSON)."
+            )
             reasons[422].append(
                 "The body does not match the schema (each invalid field is named in `errors`)."
             )

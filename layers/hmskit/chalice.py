@@ -227,9 +227,10 @@ class ChaliceWindow:
         Validated from the text (``model_validate_json``) so a strict model reads JSON as JSON:
         ISO date strings are dates, and nothing is coerced.
         """
-        ctype = (self.header("content-type") or "").split(";")[0].strip().lower()
-        if ctype != "application/json" and not ctype.endswith("+json"):
-            raise UnsupportedMediaTypeError(f"expected Content-Type application/json, got {ctype or 'none'}")
+        ctype = self.header("content-type")
+        if not jsonbody.is_json_request(ctype, self.body_bytes):
+            got = jsonbody.media_type(ctype) or "none"
+            raise UnsupportedMediaTypeError(f"expected Content-Type application/json, got {got}")
         data = self.body_bytes()
         jsonbody.check_depth(data)  # 400 past the platform's bound, as every window answers
         from pydantic import ValidationError  # already loaded: ``model`` is a pydantic model

@@ -205,9 +205,10 @@ class WindowApp:
 
     def json_body(self, model: type[M]) -> M:
         """Parse the body as ``model``: 415, 413, 400 (malformed, or nested too deep) or 422 (invalid)."""
-        ctype = (self.header("content-type") or "").split(";")[0].strip().lower()
-        if ctype != "application/json" and not ctype.endswith("+json"):
-            raise UnsupportedMediaTypeError(f"expected Content-Type application/json, got {ctype or 'none'}")
+        ctype = self.header("content-type")
+        if not jsonbody.is_json_request(ctype, self.body_bytes):
+            got = jsonbody.media_type(ctype) or "none"
+            raise UnsupportedMediaTypeError(f"expected Content-Type application/json, got {got}")
         parsed = jsonbody.loads(self.body_bytes())  # 400 when malformed or nested too deep
         from pydantic import ValidationError  # already loaded: ``model`` is a pydantic model
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from hmskit.problems import MalformedJSONError
 
 MAX_DEPTH = 32
+FORM_URLENCODED = "application/x-www-form-urlencoded"
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
@@ -56,3 +58,18 @@ def loads(data: bytes, limit: int = MAX_DEPTH) -> Any:
         return json.loads(data, parse_float=Decimal)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise MalformedJSONError(f"request body is not valid JSON: {exc}") from exc
+
+
+def media_type(content_type: str | None) -> str:
+    """``application/json; charset=utf-8`` -> ``application/json``."""
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def is_json_request(content_type: str | None, body: Callable[[], bytes]) -> bool:
+    """Whether a request body is to be read as JSON: ``application/json`` or ``*+json``; or curl's
+    default for ``-d`` (``application/x-www-form-urlencoded``) when the body is a JSON object, which
+    no urlencoded form is (a form encodes ``{`` as ``%7B``). ``body`` is read only in that case."""
+    ctype = media_type(content_type)
+    if ctype == "application/json" or ctype.endswith("+json"):
+        return True
+    return ctype == FORM_URLENCODED and body().lstrip()[:1] == b"{"

@@ -214,6 +214,13 @@ def test_a_body_over_the_limit_is_413(deps: bootstrap.Deps) -> None:
 
 def test_a_body_that_is_not_json_by_content_type_is_415(deps: bootstrap.Deps) -> None:
     problem(check(deps, json.dumps(GOOD), content_type="text/plain"), 415)
+    problem(check(deps, "full_name=x", content_type="application/x-www-form-urlencoded"), 415)
+
+
+def test_a_json_object_sent_with_curls_default_form_type_is_taken_as_json(deps: bootstrap.Deps) -> None:
+    result = check(deps, json.dumps(GOOD), content_type="application/x-www-form-urlencoded")
+
+    assert result["statusCode"] == 200, result
 
 
 def test_missing_and_unknown_fields_are_422_naming_each(deps: bootstrap.Deps) -> None:

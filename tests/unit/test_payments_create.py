@@ -319,10 +319,30 @@ def test_a_base64_encoded_json_body_is_decoded(deps: Deps) -> None:
     assert handle(event, LocalContext(), deps)["statusCode"] == 201
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/xml", "multipart/form-data"])
 def test_a_body_that_is_not_json_is_415(deps: Deps, content_type: str | None) -> None:
     body = json.dumps({"amount": "1", "purpose": "x"})
     event = http_event("POST", BASE, body=body, content_type=content_type)
+
+    assert_problem(handle(event, LocalContext(), deps), 415)
+
+
+def test_a_json_object_sent_with_curls_default_form_type_is_taken_as_json(
+    deps: Deps, repo: SpyRepository
+) -> None:
+    # curl -d '{"amount":42,"purpose":"FOIA copy fee"}' sends application/x-www-form-urlencoded
+    body = '{"amount":42,"purpose":"FOIA copy fee"}'
+    event = http_event(
+        "POST", BASE, body=body, content_type="application/x-www-form-urlencoded", sub="carol"
+    )
+
+    assert handle(event, LocalContext(), deps)["statusCode"] == 201
+    assert [(p.owner, p.amount, p.purpose) for p in repo.added] == [("carol", Decimal(42), "FOIA copy fee")]
+
+
+@pytest.mark.parametrize("body", ["amount=1&purpose=x", "%7B%22amount%22%3A1%7D", "[1, 2]"])
+def test_a_urlencoded_form_that_is_not_a_json_object_is_still_415(deps: Deps, body: str) -> None:
+    event = http_event("POST", BASE, body=body, content_type="application/x-www-form-urlencoded")
 
     assert_problem(handle(event, LocalContext(), deps), 415)
 
