@@ -1,27 +1,19 @@
-"""Shared fixtures. The emulator is moto in server mode on 127.0.0.1, one per test session."""
+"""Shared fixtures. The emulators (ministack, the default, and moto server) on 127.0.0.1, one each per
+test session, started when a test first asks for one."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, free_port
+from helpers import EMULATORS, ROOT, aws_environment, free_port
 
 # Each window's code directory is on sys.path, as /var/task is in Lambda.
 for _code_dir in sorted((ROOT / "functions").iterdir()):
     if _code_dir.is_dir() and str(_code_dir) not in sys.path:
         sys.path.insert(0, str(_code_dir))
-
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
-}
 
 
 @pytest.fixture(scope="session")
@@ -30,26 +22,49 @@ def root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server on a free loopback port; AWS_ENDPOINT_URL points boto3 at it."""
+def moto_server() -> Iterator[str]:
+    """A moto server on a free loopback port (in this process, on a thread)."""
     from moto.server import ThreadedMotoServer
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    saved = {k: os.environ.get(k) for k in [*AWS_ENV, "AWS_ENDPOINT_URL"]}
-    os.environ.update(AWS_ENV)
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
     try:
-        yield endpoint
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def ministack_server() -> Iterator[str]:
+    """ministack, ``hms up``'s default emulator, from its own virtualenv on a free loopback port."""
+    from hms.local.emulator import start_ministack
+
+    with start_ministack(free_port()) as emulator:
+        yield emulator.endpoint
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("both_emulators") and "aws_endpoint" in metafunc.fixturenames:
+        metafunc.parametrize("aws_endpoint", EMULATORS, indirect=True)
+
+
+@pytest.fixture
+def aws_endpoint(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The emulator of this test: ministack (the default ``hms up`` runs) unless the test is
+    parametrized over ``EMULATORS`` (``@both_emulators``), as the adapter tests are, so that a
+    behaviour difference between the two is a failing test. AWS_ENDPOINT_URL points boto3 at it."""
+    name = getattr(request, "param", EMULATORS[0])
+    endpoint = request.getfixturevalue(f"{name}_server")
+    with aws_environment(endpoint):
+        yield endpoint
+
+
+@pytest.fixture
+def moto_endpoint(moto_server: str) -> Iterator[str]:
+    """moto, for a test about moto itself; AWS_ENDPOINT_URL points boto3 at it."""
+    with aws_environment(moto_server):
+        yield moto_server
 
 
 def create_table(client: object, name: str) -> None:
@@ -60,7 +75,7 @@ def create_table(client: object, name: str) -> None:
 
 
 @pytest.fixture
-def dynamodb(moto_endpoint: str) -> object:
+def dynamodb(aws_endpoint: str) -> object:
     import boto3
 
     return boto3.client("dynamodb")

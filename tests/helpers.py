@@ -4,12 +4,40 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from hms.apigw import build_v2_event
 
 ROOT = Path(__file__).resolve().parents[1]
+
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
+}
+
+
+@contextmanager
+def aws_environment(endpoint: str) -> Iterator[str]:
+    """boto3 (any client built inside) pointed at ``endpoint`` with dummy credentials."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in AWS_ENV.items():
+            mp.setenv(key, value)
+        mp.setenv("AWS_ENDPOINT_URL", endpoint)
+        yield endpoint
+
+
+EMULATORS = ("ministack", "moto")  # the first is the default: the one `hms up` runs
+# the adapter tests (tables, queues, buckets, Cloud Map, SES) run against both emulators, so that a
+# behaviour difference between them is a failing test (conftest parametrizes ``aws_endpoint``)
+both_emulators = pytest.mark.both_emulators
 
 
 def free_port() -> int:

@@ -221,11 +221,11 @@ class Discovery:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
+            # no HealthStatus: the windows' services have no health check, for which Cloud Map ignores
+            # it and answers every instance (ministack 1.5 instead drops them all for
+            # HEALTHY_OR_ELSE_ALL); healthy instances are preferred below all the same
             resp = self._client_or_build().discover_instances(
-                NamespaceName=self.namespace,
-                ServiceName=window,
-                MaxResults=MAX_INSTANCES,
-                HealthStatus="HEALTHY_OR_ELSE_ALL",
+                NamespaceName=self.namespace, ServiceName=window, MaxResults=MAX_INSTANCES
             )
         except ClientError as exc:
             error = exc.response.get("Error", {})

@@ -125,15 +125,16 @@ class TableStore:
     ) -> tuple[list[Item], str | None]:
         """One page of a partition, and the sort key to continue after (``None`` at the end).
 
-        DynamoDB may stop a page early (1 MB) or report a last key with nothing after it; the caller
-        only ever sees an opaque continuation, never the table's key shape.
+        DynamoDB reports a last key whenever it stops at ``Limit``, even with nothing after it (moto
+        does not): one item more is asked for, so ``None`` means the end on both. It may also stop a
+        page early (1 MB); the caller only ever sees an opaque continuation, never the key shape.
         """
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": sk_prefix}},
             "ScanIndexForward": not newest_first,
-            "Limit": limit,
+            "Limit": limit + 1,
         }
         if after_sk is not None:
             kwargs["ExclusiveStartKey"] = {"pk": {"S": pk}, "sk": {"S": after_sk}}
@@ -143,9 +144,12 @@ class TableStore:
             if _code(exc) == "ValidationException":
                 raise ConditionFailedError(f"invalid continuation: {exc}") from exc
             raise StoreError(f"query failed: {_code(exc)}") from exc
-        items = [from_dynamo(raw) for raw in resp.get("Items", [])]
+        raw_items = resp.get("Items", [])
+        if len(raw_items) > limit:  # more follow: continue after the last one answered
+            raw_items = raw_items[:limit]
+            return [from_dynamo(raw) for raw in raw_items], raw_items[-1]["sk"]["S"]
         last = resp.get("LastEvaluatedKey")
-        return items, (last["sk"]["S"] if last else None)
+        return [from_dynamo(raw) for raw in raw_items], (last["sk"]["S"] if last else None)
 
     def increment(self, pk: str, sk: str, *, attr: str, expires_at: int) -> int:
         """Atomically add one to a counter and return its new value (one round trip)."""

@@ -1,7 +1,7 @@
 """Cloud Map on the emulator: windows registered by hms.local.registry, resolved by hmskit.discovery.
 
 Discovery builds its own client from the environment (``AWS_ENDPOINT_URL`` set by the
-``moto_endpoint`` fixture) with ``AWS_DISABLE_HOST_PREFIX_INJECTION`` removed: the client it builds
+``aws_endpoint`` fixture) with ``AWS_DISABLE_HOST_PREFIX_INJECTION`` removed: the client it builds
 must turn host prefix injection off by itself, or ``DiscoverInstances`` goes to ``data-127.0.0.1``.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from helpers import both_emulators
 
 from hms.local.registry import (
     RegistryError,
@@ -31,20 +32,20 @@ from hmskit.clock import FakeClock
 from hmskit.discovery import Discovery, DiscoveryError, ServiceEndpoint, discovery_from_settings
 from hmskit.settings import WindowSettings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, both_emulators]
 
 
 @pytest.fixture
-def sd(moto_endpoint: str) -> Any:
-    return sd_client(moto_endpoint)
+def sd(aws_endpoint: str) -> Any:
+    return sd_client(aws_endpoint)
 
 
 @pytest.fixture
-def no_prefix_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def no_prefix_env(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """Only AWS_ENDPOINT_URL tells boto3 where the emulator is; nothing disables the host prefix."""
     monkeypatch.delenv("AWS_DISABLE_HOST_PREFIX_INJECTION", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL_SERVICEDISCOVERY", raising=False)
-    return moto_endpoint
+    return aws_endpoint
 
 
 def unique(prefix: str) -> str:

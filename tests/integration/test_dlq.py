@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from helpers import both_emulators
 
 from hms.local import dlq
 from hms.local.cli import cmd_dlq
@@ -16,7 +17,7 @@ from hms.local.provision import provision
 from hms.model import Platform, load_platform
 from hms.topology import Topology
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, both_emulators]
 
 
 def project(root: Path) -> Platform:
@@ -36,9 +37,9 @@ def project(root: Path) -> Platform:
 
 
 @pytest.fixture
-def platform(tmp_path: Path, moto_endpoint: str) -> Platform:
+def platform(tmp_path: Path, aws_endpoint: str) -> Platform:
     p = project(tmp_path)
-    provision(p, moto_endpoint)
+    provision(p, aws_endpoint)
     return p
 
 
@@ -162,13 +163,13 @@ def test_a_missing_queue_is_a_clear_error(platform: Platform) -> None:
 
 
 def test_the_command_exits_2_naming_the_known_subscriptions(
-    platform: Platform, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+    platform: Platform, aws_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import argparse
 
     args = argparse.Namespace(
         root=str(platform.root),
-        endpoint=moto_endpoint,
+        endpoint=aws_endpoint,
         prefix="hms-",
         dlq_command="redrive",
         subscription="nobody-Nothing",

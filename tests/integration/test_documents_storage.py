@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import images
 import pytest
-from helpers import body_of, http_event
+from helpers import body_of, both_emulators, http_event
 
 from documents import bootstrap, handler
 from documents.adapters import DynamoDocumentRepository, doc_key
@@ -19,7 +19,7 @@ from hmskit.context import LocalContext
 from hmskit.settings import WindowSettings
 from hmskit.store import TableStore
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, both_emulators]
 
 BASE = "/api/v1/docs"
 PNG = images.png(48, 48)  # real headers: an upload must be structurally what it claims
@@ -52,7 +52,7 @@ def upload_event(
 
 
 @pytest.fixture
-def s3(moto_endpoint: str) -> Any:
+def s3(aws_endpoint: str) -> Any:
     return bootstrap.s3_client()
 
 

@@ -28,7 +28,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def deps(moto_endpoint: str, table: str, clock: FakeClock) -> bootstrap.Deps:
+def deps(aws_endpoint: str, table: str, clock: FakeClock) -> bootstrap.Deps:
     settings = WindowSettings(window="payments", table_name=table, idempotency_ttl_seconds=3600)
     return bootstrap.build(settings, dynamodb=boto3.client("dynamodb"), clock=clock)
 

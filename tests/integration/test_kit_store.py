@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from helpers import both_emulators
 
 from hmskit.clock import FakeClock
 from hmskit.ratelimit import FixedWindowRateLimiter
@@ -18,7 +19,7 @@ from hmskit.store import (
     TransactionConflictError,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, both_emulators]
 
 
 @pytest.fixture
@@ -80,6 +81,18 @@ def test_query_page_walks_a_partition_newest_first_without_gaps(store: TableStor
             break
 
     assert seen == ["X#4", "X#3", "X#2", "X#1", "X#0"]
+
+
+def test_a_page_that_ends_at_the_last_item_has_no_continuation(store: TableStore) -> None:
+    # DynamoDB (and ministack) report a last key whenever a query stops at its Limit; moto does not
+    for i in range(4):
+        store.put_new({"pk": "P", "sk": f"X#{i}"})
+
+    first, after = store.query_page("P", sk_prefix="X#", limit=2)
+    second, end = store.query_page("P", sk_prefix="X#", limit=2, after_sk=after)
+
+    assert [i["sk"] for i in first + second] == ["X#3", "X#2", "X#1", "X#0"]
+    assert after == "X#2" and end is None
 
 
 def test_query_page_oldest_first(store: TableStore) -> None:

@@ -46,9 +46,9 @@ def project(root: Path) -> tuple[Platform, str, str]:
 
 
 @pytest.fixture
-def evented(tmp_path: Path, moto_endpoint: str) -> Iterator[tuple[Platform, Provisioned, str, str]]:
+def evented(tmp_path: Path, aws_endpoint: str) -> Iterator[tuple[Platform, Provisioned, str, str]]:
     platform, pub, con = project(tmp_path)
-    yield platform, provision(platform, moto_endpoint), pub, con
+    yield platform, provision(platform, aws_endpoint), pub, con
 
 
 def write_outbox(table: str, pub: str, n: int) -> list[str]:

@@ -47,7 +47,7 @@ def _run(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def bus_to_queue(moto_endpoint: str) -> tuple[str, str]:
+def bus_to_queue(aws_endpoint: str) -> tuple[str, str]:
     """A bus whose PaymentCaptured events land in a fresh queue (as a subscription does)."""
     events, sqs = boto3.client("events"), boto3.client("sqs")
     bus = f"bus-{uuid.uuid4().hex[:8]}"
@@ -97,7 +97,7 @@ def _sqs_batch(messages: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_a_window_killed_after_its_write_still_gets_its_event_delivered_exactly_once(
-    moto_endpoint: str, table: str, bus_to_queue: tuple[str, str], dynamodb: Any
+    aws_endpoint: str, table: str, bus_to_queue: tuple[str, str], dynamodb: Any
 ) -> None:
     bus, url = bus_to_queue
     event = http_event("POST", "/api/v1/payments", body={"amount": "130.00", "purpose": "passport fee"})
@@ -170,7 +170,7 @@ def test_a_window_killed_after_its_write_still_gets_its_event_delivered_exactly_
 
 
 def test_a_payment_whose_transaction_fails_leaves_neither_payment_nor_event(
-    moto_endpoint: str, table: str, dynamodb: Any
+    aws_endpoint: str, table: str, dynamodb: Any
 ) -> None:
     from hmskit.clock import FakeClock
     from hmskit.settings import WindowSettings

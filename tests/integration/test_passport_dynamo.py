@@ -93,7 +93,7 @@ def make_deps(table: str, clock: FakeClock, eligibility: AllowingEligibility, bu
 
 
 @pytest.fixture
-def deps(moto_endpoint: str, table: str, clock: FakeClock, eligibility: AllowingEligibility) -> Deps:
+def deps(aws_endpoint: str, table: str, clock: FakeClock, eligibility: AllowingEligibility) -> Deps:
     return make_deps(table, clock, eligibility)
 
 
@@ -381,7 +381,7 @@ class Interleaving(DynamoRenewalRepository):
 
 @pytest.mark.parametrize("first", ["payment", "photo"])
 def test_the_payment_photo_race_ends_ready_for_review_once(
-    moto_endpoint: str, table: str, clock: FakeClock, first: str
+    aws_endpoint: str, table: str, clock: FakeClock, first: str
 ) -> None:
     racing_deps = make_deps(table, clock, AllowingEligibility())
     other_deps = make_deps(table, clock, AllowingEligibility())  # another Lambda container
@@ -408,7 +408,7 @@ def test_the_payment_photo_race_ends_ready_for_review_once(
 
 
 def test_the_sweep_publishes_the_outbox_to_the_bus_and_empties_it(
-    moto_endpoint: str, table: str, clock: FakeClock
+    aws_endpoint: str, table: str, clock: FakeClock
 ) -> None:
     events, sqs_client = boto3.client("events"), boto3.client("sqs")
     bus = f"bus-{uuid.uuid4().hex[:8]}"

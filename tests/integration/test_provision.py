@@ -14,12 +14,13 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from helpers import both_emulators
 
 from hms.local.emulator import EmulatorError, aws_env, resolve_endpoint, start_moto
 from hms.local.provision import ProvisionError, plan, provision, register_windows, write_trust_file
 from hms.model import Platform, load_platform
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, both_emulators]
 
 
 def free_port() -> int:
@@ -66,13 +67,13 @@ def unique(prefix: str) -> str:
 
 
 def test_each_window_gets_its_table_and_bucket_windows_their_bucket(
-    tmp_path: Path, moto_endpoint: str
+    tmp_path: Path, aws_endpoint: str
 ) -> None:
     plain, files = unique("plain"), unique("files")
     platform = fake_platform(tmp_path, {plain: False, files: True})
-    result = provision(platform, moto_endpoint)
+    result = provision(platform, aws_endpoint)
 
-    ddb = boto3.client("dynamodb", endpoint_url=moto_endpoint)
+    ddb = boto3.client("dynamodb", endpoint_url=aws_endpoint)
     for name in (plain, files):
         table = ddb.describe_table(TableName=f"hms-{name}")["Table"]
         assert {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]} == {"pk": "HASH", "sk": "RANGE"}
@@ -81,7 +82,7 @@ def test_each_window_gets_its_table_and_bucket_windows_their_bucket(
         ttl = ddb.describe_time_to_live(TableName=f"hms-{name}")["TimeToLiveDescription"]
         assert ttl["TimeToLiveStatus"] == "ENABLED" and ttl["AttributeName"] == "expires_at"
 
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
+    s3 = boto3.client("s3", endpoint_url=aws_endpoint)
     bucket = f"hms-{files}-documents"
     s3.head_bucket(Bucket=bucket)
     block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
@@ -90,26 +91,24 @@ def test_each_window_gets_its_table_and_bucket_windows_their_bucket(
     assert set(result.created) == {f"table hms-{plain}", f"table hms-{files}", f"bucket {bucket}"}
 
 
-def test_provisioning_twice_changes_nothing(tmp_path: Path, moto_endpoint: str) -> None:
+def test_provisioning_twice_changes_nothing(tmp_path: Path, aws_endpoint: str) -> None:
     name = unique("twice")
     platform = fake_platform(tmp_path, {name: True})
-    first = provision(platform, moto_endpoint)
-    ddb = boto3.client("dynamodb", endpoint_url=moto_endpoint)
+    first = provision(platform, aws_endpoint)
+    ddb = boto3.client("dynamodb", endpoint_url=aws_endpoint)
     ddb.put_item(TableName=f"hms-{name}", Item={"pk": {"S": "a"}, "sk": {"S": "b"}})
-    second = provision(platform, moto_endpoint)
+    second = provision(platform, aws_endpoint)
     assert second.created == () and second.resources == first.resources
     assert ddb.get_item(TableName=f"hms-{name}", Key={"pk": {"S": "a"}, "sk": {"S": "b"}})["Item"]
 
 
-def test_a_window_environment_names_its_resources_and_the_endpoint(
-    tmp_path: Path, moto_endpoint: str
-) -> None:
+def test_a_window_environment_names_its_resources_and_the_endpoint(tmp_path: Path, aws_endpoint: str) -> None:
     name = unique("env")
     platform = fake_platform(tmp_path, {name: True})
-    env = provision(platform, moto_endpoint).environment_for(platform.window(name))
+    env = provision(platform, aws_endpoint).environment_for(platform.window(name))
     assert env["HMS_TABLE_NAME"] == f"hms-{name}"
     assert env["HMS_BUCKET_NAME"] == f"hms-{name}-documents"
-    assert env["AWS_ENDPOINT_URL"] == moto_endpoint
+    assert env["AWS_ENDPOINT_URL"] == aws_endpoint
     assert env["AWS_ACCESS_KEY_ID"] == "test" and env["AWS_REGION"] == "us-east-1"
     assert env["AWS_DISABLE_HOST_PREFIX_INJECTION"] == "true"
 
@@ -169,10 +168,10 @@ GATEWAY = "http://127.0.0.1:3999"
 
 
 def test_each_subscription_gets_a_queue_redriving_to_its_dlq_and_a_rule_that_targets_the_queue(
-    tmp_path: Path, moto_endpoint: str
+    tmp_path: Path, aws_endpoint: str
 ) -> None:
     platform, pub, con, _mail = evented_platform(tmp_path, max_receive_count=2)
-    result = provision(platform, moto_endpoint, visibility_timeout=2)
+    result = provision(platform, aws_endpoint, visibility_timeout=2)
 
     sqs, events = boto3.client("sqs"), boto3.client("events")
     res = result.subscriptions[f"{con}-PaymentCaptured"]
@@ -201,16 +200,16 @@ def test_each_subscription_gets_a_queue_redriving_to_its_dlq_and_a_rule_that_tar
 
 
 def test_provisioning_events_twice_creates_nothing_new_and_applies_a_new_visibility_timeout(
-    tmp_path: Path, moto_endpoint: str
+    tmp_path: Path, aws_endpoint: str
 ) -> None:
     platform, _pub, con, mail = evented_platform(tmp_path)
-    first = provision(platform, moto_endpoint, base_url=GATEWAY)
+    first = provision(platform, aws_endpoint, base_url=GATEWAY)
     kinds = {c.split()[0] for c in first.created}
     assert {"table", "queue", "rule", "service"} <= kinds
     assert f"rule hms-{con}-PaymentCaptured" in first.created
     assert f"queue hms-{mail}-PaymentCaptured-dlq" in first.created
 
-    second = provision(platform, moto_endpoint, base_url=GATEWAY, visibility_timeout=1)
+    second = provision(platform, aws_endpoint, base_url=GATEWAY, visibility_timeout=1)
     assert second.created == ()
     assert second.subscriptions.keys() == first.subscriptions.keys()
     url = second.subscriptions[f"{con}-PaymentCaptured"].queue_url
@@ -223,12 +222,12 @@ def test_provisioning_events_twice_creates_nothing_new_and_applies_a_new_visibil
 
 
 def test_a_window_environment_names_its_bus_namespace_services_sender_and_ca(
-    tmp_path: Path, moto_endpoint: str
+    tmp_path: Path, aws_endpoint: str
 ) -> None:
     platform, pub, con, mail = evented_platform(tmp_path)
     ca = str(tmp_path / ".hms" / "tls" / "ca.pem")
     result = provision(
-        platform, moto_endpoint, base_url=GATEWAY, ca_bundle=ca, email_sender="sender@hms.local"
+        platform, aws_endpoint, base_url=GATEWAY, ca_bundle=ca, email_sender="sender@hms.local"
     )
     env = {w.name: result.environment_for(w) for w in platform.windows}
 
@@ -241,23 +240,23 @@ def test_a_window_environment_names_its_bus_namespace_services_sender_and_ca(
     for e in env.values():
         assert e["HMS_NAMESPACE"] == "hms"
         assert e["SSL_CERT_FILE"] == ca and e["HMS_CA_BUNDLE"] == ca
-        assert e["AWS_ENDPOINT_URL"] == moto_endpoint
+        assert e["AWS_ENDPOINT_URL"] == aws_endpoint
     identities = boto3.client("ses").list_identities(IdentityType="EmailAddress")["Identities"]
     assert "sender@hms.local" in identities
     assert (
         plan(
-            platform, moto_endpoint, base_url=GATEWAY, ca_bundle=ca, email_sender="sender@hms.local"
+            platform, aws_endpoint, base_url=GATEWAY, ca_bundle=ca, email_sender="sender@hms.local"
         ).environment_for(platform.window(pub))
         == env[pub]
     )  # the plan (no AWS calls) already gives the workers their environment
 
 
 def test_every_window_is_registered_in_cloud_map_with_the_gateway_url_and_its_function(
-    tmp_path: Path, moto_endpoint: str
+    tmp_path: Path, aws_endpoint: str
 ) -> None:
     platform, *_ignored = evented_platform(tmp_path)
-    provision(platform, moto_endpoint, base_url=GATEWAY)
-    provision(platform, moto_endpoint, base_url=GATEWAY)  # again: still one instance each
+    provision(platform, aws_endpoint, base_url=GATEWAY)
+    provision(platform, aws_endpoint, base_url=GATEWAY)  # again: still one instance each
     sd = boto3.client("servicediscovery", config=Config(inject_host_prefix=False))
     for w in platform.windows:
         found = sd.discover_instances(NamespaceName="hms", ServiceName=w.name)["Instances"]

@@ -23,7 +23,8 @@ does exactly that against the emulator, one asyncio task per subscription:
   object...) or a failed invocation (crash, timeout, handler error) deletes nothing.
 
 One log line per delivery; counters per subscription (``stats``) for ``/_hms/health`` and the
-start-up table.
+start-up table; an ``observer`` (the trace recorder's, ``hms.local.traces``) told of each delivered
+batch and of each DLQ that grew.
 """
 
 from __future__ import annotations
@@ -228,7 +229,9 @@ class EventPump:
         dlq_refresh_seconds: float = DLQ_REFRESH_SECONDS,
         region: str = DEFAULT_REGION,
         log: Log | None = None,
+        observer: Any = None,
     ) -> None:
+        self._observer = observer  # .delivered(binding, messages, failed, why, ms), .dlq_grew(binding)
         self._subs = [
             _Pumped(
                 binding=b,
@@ -250,6 +253,7 @@ class EventPump:
         self._log = log if log is not None else (lambda _line: None)
         self._executor: ThreadPoolExecutor | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._held: dict[int, tuple[_Pumped, list[Mapping[str, Any]]]] = {}  # batches received, not settled
         self._stopping = False
 
     @property
@@ -277,7 +281,8 @@ class EventPump:
         self._tasks.append(asyncio.create_task(self._watch_dlqs(), name="hms-pump-dlqs"))
 
     async def stop(self) -> None:
-        """Stop pumping at once. A batch being handled is abandoned undeleted: SQS redelivers it."""
+        """Stop pumping at once. A batch being handled is abandoned undeleted: SQS redelivers it after
+        the queue's visibility timeout, as it would a failed one (not after the longer hold)."""
         self._stopping = True
         tasks = list(self._tasks)
         for t in tasks:
@@ -286,6 +291,11 @@ class EventPump:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks = []
+        held, self._held = list(self._held.values()), {}
+        for sub, messages in held:
+            if sub.visibility is not None and self._executor is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._set_visibility(sub.binding, messages, sub.visibility), 5)
         if self._executor is not None:
             # a long poll in flight ends within WaitTimeSeconds; nothing waits for it
             self._executor.shutdown(wait=False, cancel_futures=True)
@@ -337,15 +347,7 @@ class EventPump:
                 backoff = min(backoff * 2, ERROR_BACKOFF_MAX)
         while not self._stopping:
             try:
-                resp = await self._call(
-                    self._sqs.receive_message,
-                    QueueUrl=sub.binding.queue_url,
-                    MaxNumberOfMessages=self.batch_size,
-                    WaitTimeSeconds=0 if extra else self._wait,
-                    VisibilityTimeout=self.hold_seconds,
-                    MessageSystemAttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                )
+                resp = await self._call(self._receive, sub=sub, wait=0 if extra else self._wait)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the endpoint went away, throttled...: back off, keep trying
@@ -367,7 +369,11 @@ class EventPump:
                 continue
             if len(messages) > 1 and sub.pollers < sub.concurrency and not self._stopping:
                 self._tasks.append(self._poller(sub, extra=True))  # a backlog: one more batch at once
-            await self.deliver(sub, messages)
+            self._held[id(messages)] = (sub, messages)
+            try:
+                await self.deliver(sub, messages)
+            finally:
+                self._held.pop(id(messages), None)
 
     async def deliver(self, sub: _Pumped, messages: list[Mapping[str, Any]]) -> set[str]:
         """Invoke the consumer with one batch and settle it; returns the ids that failed."""
@@ -418,7 +424,37 @@ class EventPump:
         if undeleted:
             line += f"; {undeleted} could not be deleted (they will be delivered again)"
         self._log(line)
+        if self._observer is not None:
+            self._observer.delivered(binding, messages, failed, why, ms)
         return failed
+
+    def _receive(self, sub: _Pumped, wait: int) -> Any:
+        """One long poll (in a pump thread). Messages it brings back after a stop began have nobody to
+        handle them: they are released at once to the queue's visibility timeout, not held."""
+        resp = self._sqs.receive_message(
+            QueueUrl=sub.binding.queue_url,
+            MaxNumberOfMessages=self.batch_size,
+            WaitTimeSeconds=wait,
+            VisibilityTimeout=self.hold_seconds,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = resp.get("Messages") or []
+        if messages and self._stopping and sub.visibility is not None:
+            with contextlib.suppress(Exception):
+                self._sqs.change_message_visibility_batch(
+                    QueueUrl=sub.binding.queue_url,
+                    Entries=[
+                        {
+                            "Id": str(i),
+                            "ReceiptHandle": m["ReceiptHandle"],
+                            "VisibilityTimeout": sub.visibility,
+                        }
+                        for i, m in enumerate(messages[:10])
+                    ],
+                )
+            return {}
+        return resp
 
     async def _hold(self, binding: QueueBinding, messages: list[Mapping[str, Any]]) -> None:
         """Keep a batch in progress invisible: extend it every ``hold / 2`` seconds until cancelled."""
@@ -486,6 +522,8 @@ class EventPump:
             before = sub.stats.in_dlq
             sub.stats.in_dlq = count
             if before is not None and count > before:
+                if self._observer is not None:
+                    self._observer.dlq_grew(sub.binding)
                 self._log(
                     f"[events] {sub.binding.name}: {count - before} message(s) moved to the DLQ "
                     f"{sub.binding.dlq_name or url} ({count} there; see `hms dlq list {sub.binding.name}`)"
