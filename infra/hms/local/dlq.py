@@ -198,6 +198,11 @@ def _release(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
 def peek(sqs: Any, target: Target, *, limit: int = 50, wait: int = 1) -> list[DeadLetter]:
     """Up to ``limit`` messages of the target's DLQ, left in it (visible again when we return)."""
     url = _require(sqs, target.dlq_name)
+    return [dead_letter(m) for m in peek_url(sqs, url, limit=limit, wait=wait)]
+
+
+def peek_url(sqs: Any, url: str, *, limit: int = 50, wait: int = 1) -> list[dict[str, Any]]:
+    """Up to ``limit`` raw messages of the queue at ``url``, left in it (visible again when we return)."""
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
     expected = int(attrs["Attributes"].get("ApproximateNumberOfMessages", 0))
     held: list[dict[str, Any]] = []
@@ -213,7 +218,7 @@ def peek(sqs: Any, target: Target, *, limit: int = 50, wait: int = 1) -> list[De
     finally:
         if held:
             _release(sqs, url, held)
-    return [dead_letter(m) for m in held]
+    return held
 
 
 @dataclass

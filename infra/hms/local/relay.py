@@ -66,14 +66,18 @@ class LocalRelay:
         events: Any,
         interval: float = RELAY_INTERVAL_SECONDS,
         log: Log | None = None,
+        on_published: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> LocalRelay:
-        """A relay per publishing window: its table's outbox -> the provisioned bus."""
+        """A relay per publishing window: its table's outbox -> the provisioned bus; ``on_published``
+        is told of each ``PutEvents`` entry the bus accepted (the trace recorder)."""
         from hmskit.outbox import EventPublisher, OutboxRelay
         from hmskit.store import TableStore
 
         relays: dict[str, PendingRelay] = {}
         if provisioned.event_bus is not None:
-            publisher = EventPublisher(events, provisioned.event_bus)
+            publisher: Any = EventPublisher(events, provisioned.event_bus)
+            if on_published is not None:
+                publisher = ObservedPublisher(publisher, on_published)
             for w in platform.windows:
                 if platform.topology.publishes(w.name):
                     relays[w.name] = OutboxRelay(TableStore(dynamodb, provisioned.table_name(w)), publisher)
@@ -158,6 +162,24 @@ class LocalRelay:
             handled = len(getattr(result, "published", []) or []) + len(getattr(result, "failed", []) or [])
             if handled >= RELAY_PAGE and not getattr(result, "failed", None):
                 kick.set()  # a full page: there may be more, go again at once
+
+
+class ObservedPublisher:
+    """An ``EventPublisher`` that reports each entry the bus accepted (from the relay's threads)."""
+
+    def __init__(self, inner: Any, on_published: Callable[[Mapping[str, Any]], None]) -> None:
+        self._inner = inner
+        self._on_published = on_published
+        self.bus_name = inner.bus_name
+
+    def publish(self, entries: Any) -> list[Any]:
+        entries = list(entries)
+        failed = self._inner.publish(entries)
+        left = set(failed)
+        for key, entry in entries:
+            if key not in left:
+                self._on_published(entry)
+        return list(failed)
 
 
 class RelayingInvoker:
