@@ -143,11 +143,12 @@ class AwsClients:
             max_pool_connections=max_pool_connections,
         )
         self._clients: dict[str, Any] = {}
+        self.calls: dict[str, int] = {}  # service.Operation -> calls made through these clients
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
             env = aws_env(self.endpoint)
-            self._clients[service] = self._session.client(
+            client = self._session.client(
                 service,
                 endpoint_url=self.endpoint,
                 region_name=DEFAULT_REGION,
@@ -155,7 +156,13 @@ class AwsClients:
                 aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
                 config=self._config,
             )
+            client.meta.events.register("before-call", self._count)
+            self._clients[service] = client
         return self._clients[service]
+
+    def _count(self, model: Any, **_: Any) -> None:
+        key = f"{model.service_model.service_name}.{model.name}"
+        self.calls[key] = self.calls.get(key, 0) + 1  # a lost increment between threads is harmless
 
 
 def _code(exc: ClientError) -> str:

@@ -348,6 +348,12 @@ async def run(
                     for s in pool.status()
                 ],
                 "concurrency": [dataclasses.asdict(c) for c in pool.window_stats()],
+                # every AWS call: each window's (its handler's), and the local platform's own (the
+                # event pump and the outbox relay, which are Lambda's and the stream's in AWS)
+                "aws_calls": {
+                    "windows": {c.name: c.aws_calls for c in pool.window_stats()},
+                    "platform": dict(clients.calls),
+                },
                 "aws_endpoint": endpoint,
                 "events": events_health(),
                 "discovery": {"namespace": provisioned.namespace, "services": provisioned.services},

@@ -113,6 +113,37 @@ class _MinimalContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class _AwsCalls:
+    """Counts this process's AWS API calls (``service.Operation``), each invocation's reported with its
+    answer: the pool adds them up per window (``/_hms/health``, ``make bench``). A patch of botocore's
+    one call path, so a client built before it (at import) counts too; nothing else changes."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.installed = False
+
+    def install(self) -> None:
+        if self.installed or "botocore.client" not in sys.modules:
+            return  # not imported yet (or never): tried again before the next invocation
+        from botocore.client import BaseClient
+
+        shipped = BaseClient._make_api_call
+        counts = self.counts
+
+        def counted(client: Any, operation_name: str, api_params: Any) -> Any:
+            key = f"{client.meta.service_model.service_name}.{operation_name}"
+            counts[key] = counts.get(key, 0) + 1
+            return shipped(client, operation_name, api_params)
+
+        BaseClient._make_api_call = counted  # type: ignore[method-assign]
+        self.installed = True
+
+    def take(self) -> dict[str, int]:
+        taken = dict(self.counts)
+        self.counts.clear()
+        return taken
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hms.local.worker_main")
     parser.add_argument("window")
@@ -147,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     init_ms = (time.perf_counter() - started) * 1000
     write_all(fd_out, encode_frame({"ready": True, "pid": os.getpid(), "init_ms": round(init_ms, 1)}))
+    calls = _AwsCalls()
+    calls.install()
 
     while True:
         try:
@@ -157,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         context = make_context(
             float(request.get("timeout") or args.timeout), request.get("request_id") or str(uuid.uuid4())
         )
+        calls.install()
         try:
             result = handler(request.get("event"), context)
         except Exception as exc:
@@ -166,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
             answer = {"id": rid, "error": _error(exc)}
         else:
             answer = {"id": rid, "result": result}
+        calls.install()  # boto3 imported during the first invocation: its calls are counted from now on
+        if calls.counts:
+            answer["aws_calls"] = calls.take()
         try:
             frame = encode_frame(answer)
         except (TypeError, ValueError) as exc:  # Lambda: Runtime.MarshalError

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,6 +117,8 @@ class WindowStats:
     cold_starts: int
     throttles: int
     reaped: int
+    invocations: int = 0
+    aws_calls: dict[str, int] = field(default_factory=dict)
 
 
 def default_log(line: str) -> None:
@@ -492,6 +494,8 @@ class _Worker:
             self.last_error = "protocol error: answer for another request"
             await self._kill()
             raise WindowCrashedError(self.window.name, self.last_error)
+        for op, n in (answer.get("aws_calls") or {}).items():
+            self.group.aws_calls[op] = self.group.aws_calls.get(op, 0) + int(n)
         if "error" in answer:
             err = answer["error"]
             raise WindowFailedError(
@@ -521,6 +525,8 @@ class _Group:
         self.cold_starts = 0
         self.throttles = 0
         self.reaped = 0
+        self.aws_calls: dict[str, int] = {}  # service.Operation -> calls, by every environment
+        self.gone_invocations = 0  # those of reaped environments
 
     # -- state changes, for ``_settled`` -----------------------------------------------------------
     def notify(self) -> None:
@@ -546,6 +552,7 @@ class _Group:
     def remove(self, worker: _Worker) -> None:
         with contextlib.suppress(ValueError):
             self.workers.remove(worker)
+        self.gone_invocations += worker.invocations
         self.reaped += 1
         self.notify()
 
@@ -687,6 +694,8 @@ class _Group:
             cold_starts=self.cold_starts,
             throttles=self.throttles,
             reaped=self.reaped,
+            invocations=sum(w.invocations for w in self.workers) + self.gone_invocations,
+            aws_calls=dict(self.aws_calls),
         )
 
 
