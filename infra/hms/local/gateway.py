@@ -44,6 +44,7 @@ from typing import Any, Protocol
 
 from hms.apigw import build_v1_event, build_v2_event, jwt_claims, parse_response
 from hms.local.routing import RouteTable
+from hms.local.throttle import RouteThrottle
 from hmskit.problems import (
     PROBLEM_CONTENT_TYPE,
     BadGatewayError,
@@ -56,6 +57,7 @@ from hmskit.problems import (
     Problem,
     RequestHeaderFieldsTooLargeError,
     ServiceUnavailableError,
+    TooManyRequestsError,
     UnauthorizedError,
 )
 
@@ -219,6 +221,7 @@ class Gateway:
         self._token_cache_size = token_cache_size
         self._grace = timeout_grace
         self._site = site
+        self._throttle = RouteThrottle()  # the manifests' throttle (API Gateway route throttling)
 
     # -- ASGI entry point --------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -294,6 +297,15 @@ class Gateway:
                 )
             return _problem(NotFoundError(f"no route for {method} {path}", slug="no-route"), path, rid)
         window, route = match.window, match.route
+        wait = self._throttle.retry_after(window, route)
+        if wait is not None:
+            await self._drain(receive)
+            throttled = TooManyRequestsError(
+                f"{route.key} is over its throttle (all callers together)",
+                slug="throttled",
+                headers={"retry-after": str(wait)},
+            )
+            return _problem(throttled, path, rid, window.name)
 
         # One pass over the headers: drop x-hms-*, note what the gateway needs.
         headers: list[tuple[str, str]] = []

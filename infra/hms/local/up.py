@@ -22,7 +22,7 @@ import dataclasses
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,29 +86,62 @@ class RouteHolder:
     last_error: str | None = None
     changed_at: float = field(default_factory=time.time)
 
+    def install(self, platform: Platform) -> None:
+        """Put ``platform``'s routes, scopes and throttles in force for the next request."""
+        from hms.local.routing import RouteTable
 
-async def watch_manifests(holder: RouteHolder, root: Path, log: Log, stop: asyncio.Event) -> None:
-    """Reload ``routes/`` within a second of a change; a broken set is reported, the last good kept."""
+        self.table = RouteTable.from_platform(platform)
+        self.platform = platform
+        self.generation += 1
+        self.last_error = None
+        self.changed_at = time.time()
+
+
+def _manifest_or_entry(root: Path) -> Callable[[Any, str], bool]:
+    """A manifest under ``routes/``, or a window's entry file (``functions/<w>/<w>/handler.py`` or
+    ``app.py``): what decides which windows exist."""
+    routes, functions = (root / "routes").resolve(), (root / "functions").resolve()
+
+    def accept(_change: Any, raw: str) -> bool:
+        path = Path(raw).resolve()
+        if path.parent == routes:
+            return path.suffix in (".yaml", ".yml")
+        return (
+            path.name in ("handler.py", "app.py")
+            and path.parent.parent.parent == functions
+            and path.parent.name == path.parent.parent.name
+        )
+
+    return accept
+
+
+async def watch_manifests(
+    holder: RouteHolder,
+    root: Path,
+    log: Log,
+    stop: asyncio.Event,
+    apply: Callable[[Platform, Platform], Awaitable[Any]] | None = None,
+) -> None:
+    """Reload ``routes/`` within a second of a change; a broken set is reported, the last good kept.
+
+    ``apply(old, new)`` (``hms.local.live``) starts, restarts and stops windows and installs the new
+    routes; without it only the routes change."""
     from watchfiles import awatch
 
-    from hms.local.routing import RouteTable
-
-    async for _changes in awatch(root / "routes", debounce=150, step=50, stop_event=stop):
+    paths = [p for p in (root / "routes", root / "functions") if p.is_dir()]
+    async for _changes in awatch(
+        *paths, watch_filter=_manifest_or_entry(root), debounce=150, step=50, stop_event=stop
+    ):
         try:
             platform = load_platform(root)
         except ManifestErrors as exc:
             holder.last_error = str(exc)
             log(f"hms: manifests NOT reloaded, keeping the last good set:\n{exc}")
             continue
-        known = {w.name for w in holder.platform.windows}
-        new = [w.name for w in platform.windows if w.name not in known]
-        if new:
-            log(f"hms: new window(s) {', '.join(new)} need a restart of `hms up` to start their workers")
-        holder.table = RouteTable.from_platform(platform)
-        holder.platform = platform
-        holder.generation += 1
-        holder.last_error = None
-        holder.changed_at = time.time()
+        if apply is not None:
+            await apply(holder.platform, platform)
+        else:
+            holder.install(platform)
         log(f"hms: manifests reloaded ({sum(len(w.routes) for w in platform.windows)} routes)")
 
 
@@ -287,9 +320,10 @@ async def run(
         # the windows' environment needs only the names, and whether Cloud Map is there
         planned = plan(platform, endpoint, **settings, namespace=NAMESPACE if await probe else None)
 
+        plans = [planned]  # the last one is the running platform's (hms.local.live replans)
         pool = WorkerPool(
             platform,
-            env_for=planned.environment_for,
+            env_for=lambda window: plans[-1].environment_for(window),
             root=opts.root,
             log=log,
             workers_per_window=opts.workers_per_window,
@@ -395,7 +429,22 @@ async def run(
         )
 
         if opts.watch:
-            tasks.append(asyncio.create_task(watch_manifests(holder, opts.root, log, stop)))
+            from hms.local.live import LivePlatform, ManifestChange
+
+            async def prepare(new: Platform, change: ManifestChange) -> None:
+                if change.resources:  # a new window's table, bucket, Cloud Map entry (idempotent)
+                    await asyncio.to_thread(provision, new, endpoint, **settings, log=log)
+                plans.append(plan(new, endpoint, **settings, namespace=planned.namespace))
+
+            def show(change: ManifestChange, changed: Platform) -> None:
+                if not opts.quiet_table:
+                    from rich.console import Console
+
+                    console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+                    console.print(startup_table(opts, changed, pool, endpoint, emulator is not None)[0])
+
+            live = LivePlatform(pool, prepare=prepare, swap=holder.install, show=show, log=log)
+            tasks.append(asyncio.create_task(watch_manifests(holder, opts.root, log, stop, live.apply)))
             tasks.append(asyncio.create_task(watch_code(pool, opts.root)))
 
         # SIGINT/SIGTERM stop us in order (gateway, workers, emulator) and exit 0. uvicorn would

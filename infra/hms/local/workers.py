@@ -907,9 +907,51 @@ class WorkerPool:
             for w in g.workers
         ]
 
-    async def restart(self, window_name: str, *, wait: bool = True) -> None:
-        """Replace the window's workers with fresh processes (new code), each after its request."""
+    async def add_window(self, window: Window, *, wait: bool = True) -> None:
+        """Start a window added while the pool runs: its warm environments cold-start (awaited unless
+        ``wait`` is False; a request meanwhile waits for one as at start-up)."""
+        if not self._started:
+            raise WindowUnavailableError(window.name, "the worker pool is not started")
+        if window.name in self._groups:
+            raise ValueError(f"the window {window.name!r} is already running")
+        limit = self.concurrency if self.concurrency is not None else window.concurrency
+        group = self._groups[window.name] = _Group(self, window, limit, self.workers_per_window)
+        self._windows.append(window)
+        started = [group.spawn() for _ in range(group.warm)]
+        if wait:
+            await self._settled(dict.fromkeys(started, 1), self.init_timeout + 1)
+
+    async def remove_window(self, name: str) -> None:
+        """Stop a window for good: no new request reaches it, one in progress ends first (within the
+        window's timeout), then its environments stop."""
+        group = self._group(name)
+        del self._groups[name]
+        self._windows = [w for w in self._windows if w.name != name]
+        group._fail_waiters(WindowUnavailableError(name, "the window was removed"))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(group.window.timeout), group.changed:
+                group.waiting += 1
+                try:
+                    await group.changed.wait_for(lambda: all(w.state != "busy" for w in group.workers))
+                finally:
+                    group.waiting -= 1
+        workers = list(group.workers)
+        for w in workers:
+            w._reaping = True  # its supervisor ends instead of restarting it
+        await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
+
+    async def restart(self, window_name: str, *, wait: bool = True, window: Window | None = None) -> None:
+        """Replace the window's workers with fresh processes (new code), each after its request.
+
+        ``window``: its new settings (a changed manifest: environment, rate limit, timeout, memory,
+        concurrency), which the fresh processes start with."""
         group = self._group(window_name)
+        if window is not None:
+            group.window = window
+            group.limit = max(self.concurrency or window.concurrency, group.warm)
+            for w in group.workers:
+                w.window = window
+            self._windows = [window if w.name == window.name else w for w in self._windows]
         targets: dict[_Worker, int] = {}
         for w in list(group.workers):
             if w.state == "busy":
@@ -938,7 +980,6 @@ async def watch_code(
     from watchfiles import Change, DefaultFilter, awatch
 
     root = (root or pool.root).resolve()
-    code_dirs = {w.name: (root / w.code_dir).resolve() for w in pool.windows}
     layers = (root / "layers").resolve()
     paths = [p for p in [root / "functions", layers] if p.is_dir()]
     if not paths:
@@ -949,6 +990,7 @@ async def watch_code(
         return flt(change, path) and "__pycache__" not in Path(path).parts
 
     async for changes in awatch(*paths, watch_filter=accept, stop_event=stop_event):
+        code_dirs = {w.name: (root / w.code_dir).resolve() for w in pool.windows}  # windows come and go
         touched: set[str] = set()
         everything = False
         for _, raw in changes:
