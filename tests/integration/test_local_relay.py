@@ -104,12 +104,24 @@ def relay_for(platform: Platform, provisioned: Provisioned, logs: Logs, interval
 
 
 class Echo:
-    def __init__(self, fail: bool = False) -> None:
-        self.fail = fail
+    """A pool stand-in whose invocation reports the AWS calls a real worker would (``calls``)."""
 
-    async def invoke(self, window_name: str, event: Any, *, timeout: float | None = None) -> Any:
+    def __init__(self, fail: bool = False, made: dict[str, int] | None = None) -> None:
+        self.fail = fail
+        self.made = {"dynamodb.TransactWriteItems": 1} if made is None else made
+
+    async def invoke(
+        self,
+        window_name: str,
+        event: Any,
+        *,
+        timeout: float | None = None,
+        calls: dict[str, int] | None = None,
+    ) -> Any:
         if self.fail:
             raise RuntimeError("the worker crashed")
+        if calls is not None:
+            calls.update(self.made)
         return {"ok": window_name}
 
 
@@ -162,6 +174,30 @@ def test_without_any_invocation_the_timer_still_relays_what_a_crashed_window_lef
     asyncio.run(scenario())
     assert relay.published[pub] == 1 and outbox_left(table) == 0
     assert len(received(provisioned.subscriptions[f"{con}-PaymentCaptured"].queue_url, 1, timeout=5)) == 1
+
+
+def test_an_invocation_that_wrote_nothing_does_not_run_the_relay(
+    evented: tuple[Platform, Provisioned, str, str],
+) -> None:
+    platform, provisioned, pub, _con = evented
+    relay = relay_for(platform, provisioned, Logs(), interval=30)  # no timer in this test
+    reader = RelayingInvoker(Echo(made={"dynamodb.Query": 1, "dynamodb.GetItem": 1}), relay.kick)
+    writer = RelayingInvoker(Echo(), relay.kick)
+
+    async def scenario() -> tuple[int, int]:
+        async with relay:
+            await reader.invoke(pub, {}, timeout=1)
+            await asyncio.sleep(0.3)
+            after_read = relay.runs[pub]
+            await writer.invoke(pub, {}, timeout=1)
+            for _ in range(100):
+                if relay.runs[pub] > after_read:
+                    break
+                await asyncio.sleep(0.05)
+            return after_read, relay.runs[pub]
+
+    after_read, after_write = asyncio.run(scenario())
+    assert after_read == 0 and after_write == 1
 
 
 class Broken:

@@ -182,8 +182,15 @@ class ObservedPublisher:
         return list(failed)
 
 
+# what can add an outbox row; an invocation that made none of these calls leaves nothing to relay
+WRITES = frozenset(
+    f"dynamodb.{op}" for op in ("TransactWriteItems", "PutItem", "UpdateItem", "BatchWriteItem")
+)
+
+
 class RelayingInvoker:
-    """The worker pool, with the relay kicked after every invocation (success or failure)."""
+    """The worker pool, with the relay kicked after every invocation that wrote to a table (or failed,
+    crashed or timed out: it may have written before it did); a read never costs a relay run."""
 
     def __init__(self, inner: Any, after: Callable[[str], None]) -> None:
         self._inner = inner
@@ -203,10 +210,15 @@ class RelayingInvoker:
             kwargs["request_id"] = request_id
         if not throttle:
             kwargs["throttle"] = False
+        calls: dict[str, int] = {}
+        wrote = True  # unless the invocation answers and says otherwise
         try:
-            return await self._inner.invoke(window_name, event, **kwargs)
+            result = await self._inner.invoke(window_name, event, calls=calls, **kwargs)
+            wrote = not WRITES.isdisjoint(calls)
+            return result
         finally:
-            self._after(window_name)
+            if wrote:
+                self._after(window_name)
 
     def __getattr__(self, name: str) -> Any:  # status(), windows, ...: the pool's own
         return getattr(self._inner, name)

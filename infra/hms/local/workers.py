@@ -463,7 +463,9 @@ class _Worker:
 
     # -- one request ---------------------------------------------------------------------------
 
-    async def call(self, event: Any, timeout: float, request_id: str | None) -> Any:
+    async def call(
+        self, event: Any, timeout: float, request_id: str | None, calls: dict[str, int] | None = None
+    ) -> Any:
         assert self._writer is not None
         loop = asyncio.get_running_loop()
         self._next_id += 1
@@ -496,6 +498,8 @@ class _Worker:
             raise WindowCrashedError(self.window.name, self.last_error)
         for op, n in (answer.get("aws_calls") or {}).items():
             self.group.aws_calls[op] = self.group.aws_calls.get(op, 0) + int(n)
+            if calls is not None:
+                calls[op] = calls.get(op, 0) + int(n)
         if "error" in answer:
             err = answer["error"]
             raise WindowFailedError(
@@ -869,8 +873,10 @@ class WorkerPool:
         timeout: float | None = None,
         request_id: str | None = None,
         throttle: bool = True,
+        calls: dict[str, int] | None = None,
     ) -> Any:
-        """Run the window's handler on ``event`` and return its result.
+        """Run the window's handler on ``event`` and return its result (``calls``, when given, gets the
+        invocation's AWS calls, ``service.Operation`` -> count).
 
         Takes a free execution environment (or starts one, up to the window's concurrency; waits
         first-come first-served when it is at its limit, see ``_Group.acquire``), then gives the
@@ -883,7 +889,7 @@ class WorkerPool:
             raise WindowUnavailableError(window_name, "the local runtime is stopping")
         worker = await group.acquire(max(limit, self.init_timeout), throttle=throttle)
         try:
-            return await worker.call(event, limit, request_id or str(uuid.uuid4()))
+            return await worker.call(event, limit, request_id or str(uuid.uuid4()), calls)
         finally:
             group.release(worker)
 
