@@ -12,7 +12,7 @@ EMU_STAMP := $(EMU_VENV)/.installed
 PYTHON ?= $(shell for c in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
             $$c -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo $$c; break; }; done)
 
-.PHONY: help venv ministack-lock up test test-fast lint typecheck template check-template bench clean web browser portal-deploy
+.PHONY: help venv ministack-lock up test test-fast lint typecheck template check-template bench clean web console browser portal-deploy
 
 help:
 	@echo "make up         run the whole platform locally (emulator, gateway, windows)"
@@ -23,6 +23,7 @@ help:
 	@echo "make template   regenerate template.yaml (and other generated files) from routes/"
 	@echo "make bench      cold start, platform tax, gateway and event-delivery benchmarks"
 	@echo "make web        build the citizen portal (npm ci, esbuild) into web/dist/"
+	@echo "make console    build the developer console (npm ci, esbuild, swagger-ui) into console/dist/"
 	@echo "make browser    install Debian's chromium for the browser tests (apt-get)"
 	@echo "make portal-deploy STACK=name  build the portal and upload it to a deployed stack"
 	@echo "make clean      remove the virtualenv and local state"
@@ -53,10 +54,10 @@ ministack-lock: $(EMU_STAMP)
 	{ echo "# pip freeze of $(EMU_VENV) (python3.12); regenerate: make ministack-lock"; \
 	  $(EMU_VENV)/bin/python -m pip freeze --exclude pip; } > requirements-ministack.lock
 
-up: $(STAMP) web
+up: $(STAMP) web console
 	$(BIN)/hms up $(ARGS)
 
-test: $(STAMP) web browser
+test: $(STAMP) web console browser
 	HMS_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n 2 --dist loadgroup $(ARGS)
 
 test-fast: $(STAMP)
@@ -103,6 +104,20 @@ $(WEB_DIST): $(WEB_MODULES) $(WEB_SOURCES)
 	cd web && node build.mjs
 
 web: $(WEB_DIST)
+
+# The developer console (/_hms/ under hms up): its own npm project, lockfile and esbuild build.
+CONSOLE_MODULES := console/node_modules/.package-lock.json
+CONSOLE_DIST    := console/dist/index.html
+CONSOLE_SOURCES := console/build.mjs $(wildcard console/src/*.*)
+
+$(CONSOLE_MODULES): console/package.json console/package-lock.json
+	cd console && npm ci --no-audit --no-fund
+	@touch $(CONSOLE_MODULES)
+
+$(CONSOLE_DIST): $(CONSOLE_MODULES) $(CONSOLE_SOURCES)
+	cd console && node build.mjs
+
+console: $(CONSOLE_DIST)
 
 # Debian's Chromium for the browser tests (Playwright drives it; browser downloads are not possible)
 browser:

@@ -1,4 +1,5 @@
-"""The local runtime's commands: ``hms up``, ``hms token`` and ``hms dlq``."""
+"""The local runtime's commands: ``hms up``, ``hms token``, ``hms dlq``; ``hms logs``, ``hms events``,
+``hms invoke`` and ``hms openapi`` live in ``hms.local.observe_cli``."""
 
 from __future__ import annotations
 
@@ -210,7 +211,10 @@ def _positive(text: str) -> int:
 
 
 def register(subs: Any) -> None:
+    from hms.local import observe_cli
     from hms.local.emulator import DEFAULT_EMULATOR, EMULATORS
+
+    observe_cli.register(subs)
 
     up = subs.add_parser("up", help="run the whole platform locally (no Docker, no AWS account)")
     up.add_argument("--host", default="127.0.0.1", help="gateway address (default 127.0.0.1)")

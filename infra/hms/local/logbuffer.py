@@ -43,6 +43,7 @@ _STANDARD = frozenset(
 )
 _PREFIX = re.compile(r"^\[([A-Za-z0-9_.#-]+)\] ?(.*)$", re.DOTALL)
 _ACCESS = re.compile(r"^[A-Z]+ \S+ (\d{3}) \S+ [\d.]+ms \S+")
+_TROUBLE = re.compile(r"\b[1-9]\d* failed|failed:|moved to the DLQ|could not|not accepted")
 _CID = re.compile(r"\bcid=([A-Za-z0-9_-]{1,128})\b")
 
 OnRecord = Callable[[Mapping[str, Any]], None]
@@ -81,7 +82,7 @@ def parse_line(line: str, *, now: float) -> dict[str, Any]:
     record["message"] = rest
     if label in SYSTEM_SOURCES:
         record["source"] = SYSTEM_SOURCES[label]
-        if "failed" in rest or "moved to the DLQ" in rest:
+        if _TROUBLE.search(rest):
             record["level"] = "WARNING"
         return record
     window = label.split("#", 1)[0]

@@ -11,10 +11,10 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-BOX_W = 190
+BOX_W = 215
 BOX_H = 46
 GAP_Y = 18
-COL_X = (20, 280, 560, 860)
+COL_X = (20, 290, 590, 900)
 TOP = 56
 # colours with at least 4.5:1 contrast against their fill (WCAG AA)
 INK = "#1b1b1b"
@@ -78,7 +78,7 @@ def topology_svg(platform: Any) -> str:
             f'<text x="{x}" y="28" font-size="13" font-weight="700" fill="{INK}">{escape(heading)}</text>'
         )
 
-    gy = y_of(0, 1) + (rows - 1) * (BOX_H + GAP_Y) // 2
+    gy = y_of(0, 1)  # centred in the column
     total_routes = sum(len(w.routes) for w in windows)
     parts.append(_box(COL_X[0], gy, "gateway", "API gateway", f"{total_routes} routes, JWT", "node-gateway"))
     wy = {w.name: y_of(i, len(windows)) for i, w in enumerate(windows)}
