@@ -107,9 +107,17 @@ def test_no_route_and_other_methods_only_are_told_apart() -> None:
     t = table("GET /a/{id}", "PUT /a/{id}", "POST /a", "GET /a/health")
     assert t.match("DELETE", "/a/1") is None
     assert t.allowed_methods("/a/1") == ("GET", "PUT")
-    assert t.allowed_methods("/a/health") == ("GET", "PUT")
+    assert t.allowed_methods("/a/health") == ("GET",)  # the literal path's own, as documented
     assert t.allowed_methods("/a") == ("POST",)
     assert t.allowed_methods("/nowhere") == ()
+
+
+def test_allow_names_the_methods_of_the_literal_path_not_of_a_parameter_path_it_falls_through_to() -> None:
+    t = table("POST /docs/uploads", "GET /docs/{id}", "GET /files/{proxy+}")
+    assert key(t, "GET", "/docs/uploads") == "GET /docs/{id}"  # precedence is unchanged
+    assert t.allowed_methods("/docs/uploads") == ("POST",)
+    assert t.allowed_methods("/docs/7") == ("GET",)
+    assert t.allowed_methods("/files/a/b") == ("GET",)
 
 
 def test_routes_of_several_windows_share_one_table() -> None:

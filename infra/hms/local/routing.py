@@ -151,16 +151,40 @@ class RouteTable:
         return Match(window, route, dict(params))
 
     def allowed_methods(self, path: str) -> tuple[str, ...]:
-        """Every method some route accepts on ``path`` (sorted); empty when no path matches.
+        """The methods of the most specific route path matching ``path`` (sorted); empty when none.
 
-        Meant for the miss path (a 405's ``Allow``), not for every request.
+        The resource a 405's ``Allow`` speaks of is the one the OpenAPI document lists at that path:
+        ``/docs/uploads`` (POST) is not ``/docs/{id}`` (GET), although a GET there falls through to
+        ``/docs/{id}`` by precedence (and is that window's 404). Meant for the miss path only.
         """
         segments = [unquote(s) for s in path[1:].split("/")] if path.startswith("/") else []
         decoded = "/" + "/".join(segments)
-        allowed: set[str] = set(self._static.get(decoded, {}))
-        if segments:
-            _walk(self._root, segments, 0, "", [], allowed)
-        return tuple(sorted(allowed))
+        static = self._static.get(decoded)
+        if static:
+            return tuple(sorted(static))
+        if not segments:
+            return ()
+        return tuple(sorted(_most_specific_methods(self._root, segments, 0)))
+
+
+def _most_specific_methods(node: _Node, segments: list[str], i: int) -> set[str]:
+    """The methods of the first route path, in precedence order, that matches ``segments[i:]``."""
+    if i == len(segments):
+        return set(node.methods)
+    segment = segments[i]
+    child = node.static.get(segment)
+    if child is not None:
+        found = _most_specific_methods(child, segments, i + 1)
+        if found:
+            return found
+    if segment:
+        for _, sub in node.params:
+            found = _most_specific_methods(sub, segments, i + 1)
+            if found:
+                return found
+    if node.greedy_name is not None and "/".join(segments[i:]):
+        return set(node.greedy)
+    return set()
 
 
 def _walk(
