@@ -2,6 +2,7 @@
 directory (or ``--root``).
 
     hms template [--check]     regenerate template.yaml and events/schemas/ (or show the drift, exit 1)
+    hms new window NAME [--framework powertools|chalice] [--table] [--bucket]
     hms up [...]               run the whole platform locally (see ``hms up --help``)
     hms token --sub alice --scope payments.read [--ttl 3600]
     hms dlq list [SUBSCRIPTION] | hms dlq redrive SUBSCRIPTION [--max N]
@@ -84,6 +85,25 @@ def cmd_template(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new(args: argparse.Namespace) -> int:
+    from hms.scaffold import ScaffoldError, WindowSpec, create_window
+
+    root = find_root(Path(args.root).resolve())
+    spec = WindowSpec(args.name, framework=args.framework, table=args.table, bucket=args.bucket)
+    try:
+        written = create_window(root, spec)
+    except ScaffoldError as exc:
+        print(f"hms new window: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path.relative_to(root)}")
+    print(
+        f"\nthe {spec.name} window: {spec.prefix}/** (a running `hms up` serves it now)\n"
+        "next: make template (template.yaml, docs/openapi.json), then make test"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hms", description="HMS service windows tooling")
     parser.add_argument("--root", default=".", help="project directory (default: the current one)")
@@ -94,6 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--check", action="store_true", help="exit 1 and print the diff when stale")
     t.set_defaults(func=cmd_template)
+
+    n = subs.add_parser("new", help="create a new window in the project's shape")
+    kinds = n.add_subparsers(dest="kind", required=True)
+    w = kinds.add_parser("window", help="hms new window NAME: manifest, code, api_contract, tests")
+    w.add_argument("name", help="the window's name: its package, upstream and /api/v1/NAME prefix")
+    w.add_argument("--framework", choices=("powertools", "chalice"), default="powertools")
+    w.add_argument("--table", action="store_true", help="the example route stores in the window's table")
+    w.add_argument("--bucket", action="store_true", help="the window owns an S3 bucket")
+    w.set_defaults(func=cmd_new)
 
     try:
         from hms.local.cli import register  # the local runtime's commands (up, token)

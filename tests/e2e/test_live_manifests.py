@@ -6,9 +6,11 @@ manifests' generation in ``/_hms/health``), and checks the next requests. No wal
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -129,3 +131,44 @@ def test_a_changed_window_setting_restarts_that_window_only_and_prints_its_table
     log = live.log()
     assert "restarted (settings) passport" in log
     assert log.count("HMS windows") >= 2  # the start-up table, then the changed window's rows
+
+
+def test_hms_new_window_is_served_by_the_running_stack_and_a_removed_manifest_stops_it(live: Stack) -> None:
+    created = subprocess.run(
+        [sys.executable, "-m", "hms.cli", "--root", str(live.root), "new", "window", "permits"],
+        capture_output=True,
+        text=True,
+    )
+    assert created.returncode == 0, created.stderr
+    headers = {"Authorization": f"Bearer {live.token('ada', 'permits.read')}"}
+
+    answer = until(live, lambda: httpx.get(f"{live.url}/api/v1/permits/hello", headers=headers), 200)
+
+    assert answer.json()["greeting"] == "Hello, ada"
+    assert "started permits" in live.log()
+    served = {w["pid"] for w in live.health()["windows"] if w["name"] == "permits"}
+
+    (live.root / "routes" / "permits.yaml").unlink()
+
+    until(live, lambda: httpx.get(f"{live.url}/api/v1/permits/hello", headers=headers), 404)
+    gone = until_true(live, lambda: all(w["name"] != "permits" for w in live.health()["windows"]))
+    assert gone and not any(Path(f"/proc/{pid}").exists() for pid in served)
+
+
+def until(stack: Stack, request: Callable[[], httpx.Response], status: int) -> httpx.Response:
+    """The first answer with ``status`` (a state to reach, never a time to meet)."""
+    deadline = time.monotonic() + 60
+    while True:
+        answer = request()
+        if answer.status_code == status:
+            return answer
+        assert time.monotonic() < deadline, f"{answer.status_code} {answer.text}\n{stack.log()[-3000:]}"
+        time.sleep(0.05)
+
+
+def until_true(stack: Stack, check: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + 60
+    while not check():
+        assert time.monotonic() < deadline, stack.log()[-3000:]
+        time.sleep(0.05)
+    return True

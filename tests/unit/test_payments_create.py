@@ -332,9 +332,7 @@ def test_a_json_object_sent_with_curls_default_form_type_is_taken_as_json(
 ) -> None:
     # curl -d '{"amount":42,"purpose":"FOIA copy fee"}' sends application/x-www-form-urlencoded
     body = '{"amount":42,"purpose":"FOIA copy fee"}'
-    event = http_event(
-        "POST", BASE, body=body, content_type="application/x-www-form-urlencoded", sub="carol"
-    )
+    event = http_event("POST", BASE, body=body, content_type="application/x-www-form-urlencoded", sub="carol")
 
     assert handle(event, LocalContext(), deps)["statusCode"] == 201
     assert [(p.owner, p.amount, p.purpose) for p in repo.added] == [("carol", Decimal(42), "FOIA copy fee")]
