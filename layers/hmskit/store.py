@@ -195,6 +195,37 @@ class TableStore:
             raise StoreError(f"update_item failed: {_code(exc)}") from exc
         return from_dynamo(resp.get("Attributes", {}))
 
+    def set_if(
+        self,
+        pk: str,
+        sk: str,
+        changes: Mapping[str, Any],
+        *,
+        condition: str,
+        values: Mapping[str, Any] | None = None,
+    ) -> tuple[bool, Item]:
+        """Set ``changes`` on an item (created when absent) if ``condition`` holds (its values named
+        ``:...`` in ``values``). One round trip either way: (True, the item as written), or (False,
+        the item as stored, which DynamoDB returns with the refusal)."""
+        names = {f"#a{i}": name for i, name in enumerate(changes)}
+        sets = {f":a{i}": value for i, value in enumerate(changes.values())}
+        try:
+            resp = self._client.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(changes))),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=to_dynamo({**sets, **(values or {})}),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False, from_dynamo(exc.response.get("Item") or {})
+            raise StoreError(f"update_item failed: {_code(exc)}") from exc
+        return True, from_dynamo(resp.get("Attributes", {}))
+
     # -- transactions: several items of this table, all or none ----------------------------------------
     def put_op(self, item: Mapping[str, Any], *, new: bool = True) -> dict[str, Any]:
         """A transaction Put; ``new`` makes it fail when the key exists (never overwrite)."""

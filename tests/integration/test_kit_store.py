@@ -188,3 +188,26 @@ def test_a_limiter_in_a_second_process_shares_the_count(dynamodb: Any, table: st
     first.hit("sub:alice")
 
     assert not second.hit("sub:alice").allowed
+
+
+def test_set_if_writes_when_the_condition_holds_and_answers_the_stored_item_when_not(
+    store: TableStore,
+) -> None:
+    written, item = store.set_if(
+        "P",
+        "C",
+        {"email": "new@x", "as_of": 5},
+        condition="attribute_not_exists(as_of) OR as_of <= :t",
+        values={":t": 5},
+    )
+    assert written and item["email"] == "new@x"
+
+    refused, stored = store.set_if(
+        "P",
+        "C",
+        {"email": "old@x", "as_of": 3},
+        condition="attribute_not_exists(as_of) OR as_of <= :t",
+        values={":t": 3},
+    )
+    assert not refused and stored["email"] == "new@x" and stored["as_of"] == 5  # in the same round trip
+    assert store.get("P", "C")["email"] == "new@x"  # type: ignore[index]

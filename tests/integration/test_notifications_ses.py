@@ -245,8 +245,11 @@ def test_no_known_address_is_recorded_and_nothing_is_sent(ses: Any, dynamodb: An
 
     assert deliver(window(table, clock=late), bus_event(captured("dave"))) == []
 
-    (row,) = rows(dynamodb, table, "dave")
+    contact, row = sorted(rows(dynamodb, table, "dave"), key=lambda r: r["sk"])
     assert row["delivery"] == "no_address" and "recipient" not in row and "ses_message_id" not in row
+    # the owner's contact says a notification waits (for a day), so an address will look for it
+    assert contact["sk"] == "CONTACT#EMAIL" and "email" not in contact
+    assert int(contact["waiting_until_ms"]) == int(T0.timestamp() * 1000) + 24 * 3600 * 1000
     assert "82.50 GBP" in row["text"] and "82.50 GBP" in row["html"]  # kept until an address is known
 
 

@@ -24,6 +24,7 @@ from hmskit.store import AlreadyExistsError, ConditionFailedError, TableStore
 from notifications.domain import (
     NO_ADDRESS,
     PENDING,
+    Contact,
     Delivery,
     DeliveryRejectedError,
     InvalidCursorError,
@@ -117,25 +118,32 @@ class DynamoNotificationRepository:
     def __init__(self, store: TableStore) -> None:
         self._store = store
 
-    def remember_contact(self, owner: str, email: str, *, as_of_ms: int, event_id: str) -> None:
-        try:
-            self._store.put(
-                {
-                    "pk": _pk(owner),
-                    "sk": _CONTACT_SK,
-                    "email": email,
-                    "as_of_ms": as_of_ms,
-                    "event_id": event_id,
-                },
-                condition="attribute_not_exists(pk) OR as_of_ms <= :t",
-                values={":t": as_of_ms},
-            )
-        except ConditionFailedError:
-            pass  # a newer event already gave the owner's address: keep it
+    def remember_contact(self, owner: str, email: str, *, as_of_ms: int, event_id: str) -> Contact:
+        # refused when a newer event already gave the owner's address: the stored one comes back
+        _written, item = self._store.set_if(
+            _pk(owner),
+            _CONTACT_SK,
+            {"email": email, "as_of_ms": as_of_ms, "event_id": event_id},
+            condition="attribute_not_exists(as_of_ms) OR as_of_ms <= :t",
+            values={":t": as_of_ms},
+        )
+        return Contact(
+            email=str(item["email"]) if item.get("email") else None,
+            waiting_until_ms=int(item.get("waiting_until_ms") or 0),
+        )
 
     def contact(self, owner: str) -> str | None:
         item = self._store.get(_pk(owner), _CONTACT_SK)
         return str(item["email"]) if item and item.get("email") else None
+
+    def mark_waiting(self, owner: str, *, until_ms: int) -> None:
+        self._store.set_if(  # refused when a later time is already set: that one stays
+            _pk(owner),
+            _CONTACT_SK,
+            {"waiting_until_ms": until_ms},
+            condition="attribute_not_exists(waiting_until_ms) OR waiting_until_ms < :u",
+            values={":u": until_ms},
+        )
 
     def begin(self, notification: Notification) -> Notification:
         try:
@@ -238,15 +246,20 @@ class InMemoryNotificationRepository:
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Notification] = {}
         self.contacts: dict[str, tuple[int, str]] = {}
+        self.waiting_until: dict[str, int] = {}
 
-    def remember_contact(self, owner: str, email: str, *, as_of_ms: int, event_id: str) -> None:
+    def remember_contact(self, owner: str, email: str, *, as_of_ms: int, event_id: str) -> Contact:
         known = self.contacts.get(owner)
         if known is None or known[0] <= as_of_ms:
             self.contacts[owner] = (as_of_ms, email)
+        return Contact(self.contacts[owner][1], self.waiting_until.get(owner, 0))
 
     def contact(self, owner: str) -> str | None:
         known = self.contacts.get(owner)
         return known[1] if known else None
+
+    def mark_waiting(self, owner: str, *, until_ms: int) -> None:
+        self.waiting_until[owner] = max(until_ms, self.waiting_until.get(owner, 0))
 
     def begin(self, notification: Notification) -> Notification:
         key = (notification.owner, notification.id)

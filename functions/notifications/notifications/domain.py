@@ -88,6 +88,15 @@ class Letter:
 
 
 @dataclass(frozen=True)
+class Contact:
+    """What the window knows of an owner's address: the newest one, and until when (ms since the
+    epoch) a notification stored without an address may still wait for one (0: none waits)."""
+
+    email: str | None
+    waiting_until_ms: int = 0
+
+
+@dataclass(frozen=True)
 class OutgoingEmail:
     to: str
     subject: str
@@ -140,11 +149,17 @@ class Page:
 
 
 class NotificationRepository(Protocol):
-    def remember_contact(self, owner: str, email: str, *, as_of_ms: int, event_id: str) -> None:
-        """Keep ``email`` as the owner's address unless a newer event (by ``as_of_ms``) gave one."""
+    def remember_contact(self, owner: str, email: str, *, as_of_ms: int, event_id: str) -> Contact:
+        """Keep ``email`` as the owner's address unless a newer event (by ``as_of_ms``) gave one;
+        answer the owner's contact as it now stands (one round trip)."""
         ...
 
     def contact(self, owner: str) -> str | None: ...
+
+    def mark_waiting(self, owner: str, *, until_ms: int) -> None:
+        """Note that a notification of ``owner`` waits for an address until ``until_ms`` (the latest
+        such time is kept): an event with an address then looks for what waits, others do not."""
+        ...
 
     def begin(self, notification: Notification) -> Notification:
         """Store ``notification`` unless one with its id exists; answer the record as stored.
@@ -238,8 +253,12 @@ def notify(
     may_defer: bool = True,
     grace_seconds: float = ADDRESS_GRACE_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
+    contact: Contact | None = None,
 ) -> Notification:
     """Email the citizen about ``cause`` (once), and keep the notification.
+
+    ``contact``: what ``repo.remember_contact`` answered for the cause's address, when the caller
+    already remembered it (to pass it on to ``send_waiting`` too); otherwise it is remembered here.
 
     ``now`` is the window's clock (seconds since the epoch; the handler passes its injected clock's
     ``now``, the default only serves direct callers such as tests); ``may_defer`` is False on a message's
@@ -286,7 +305,7 @@ def notify(
     So the email is never lost, and sent twice only if the process dies mid-call to SES or before the
     record is updated; a failing table (throttled, 5xx) after the send never causes a second email.
     """
-    if cause.email:
+    if cause.email and contact is None:
         repo.remember_contact(cause.owner, cause.email, as_of_ms=cause.occurred_ms, event_id=cause.event_id)
     recipient = cause.email or repo.contact(cause.owner)
     if recipient is None and may_defer:
@@ -297,6 +316,8 @@ def notify(
                 f"({max(age_seconds, 0):.0f} s old): retried until one arrives or it is "
                 f"{grace_seconds:.0f} s old"
             )
+    if recipient is None:  # before the record: an address arriving from now on looks for it
+        repo.mark_waiting(cause.owner, until_ms=cause.occurred_ms + WAITING_MAX_AGE_SECONDS * 1000)
     record = repo.begin(
         Notification(
             id=notification_id(cause.event_id, cause.occurred_ms),
@@ -327,8 +348,12 @@ def send_waiting(
     now_iso: Callable[[], str],
     now: Callable[[], float],
     sleep: Callable[[float], None] = time.sleep,
+    contact: Contact | None = None,
 ) -> Iterator[Notification]:
     """Send the owner's ``no_address`` notifications of the last day to the address now known.
+
+    ``contact`` (what ``remember_contact`` answered) spares reading the address again, and the query
+    altogether when nothing of the owner waits (``waiting_until_ms`` has passed or was never set).
 
     Called after every event that carries an address (not only the first one for an owner: a query of
     the owner's newest notifications is cheap, and a redelivered or concurrently processed event then
@@ -340,7 +365,9 @@ def send_waiting(
     notification is final by then, so only this catch-up runs again). A crash between the claim and
     the record leaves it ``pending``: at most once, never twice.
     """
-    address = repo.contact(owner)
+    if contact is not None and contact.waiting_until_ms < now() * 1000:
+        return
+    address = contact.email if contact is not None else repo.contact(owner)
     if not address:
         return
     since = notification_id_floor(int((now() - WAITING_MAX_AGE_SECONDS) * 1000))

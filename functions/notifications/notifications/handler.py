@@ -56,6 +56,14 @@ def on_event(event: Event, deps: bootstrap.Deps) -> None:
     from notifications import letters
 
     cause = letters.cause_of(event)
+    # the address the event offers, remembered once: its answer also says whether anything waits for it
+    contact = (
+        deps.notifications.remember_contact(
+            cause.owner, cause.email, as_of_ms=cause.occurred_ms, event_id=cause.event_id
+        )
+        if cause.email
+        else None
+    )
     notification = domain.notify(
         cause,
         letters.letter_for(event),
@@ -65,11 +73,13 @@ def on_event(event: Event, deps: bootstrap.Deps) -> None:
         now=deps.clock.now,
         may_defer=deps.receive_counts.get(event.id, 1) <= domain.DEFERRED_RECEIVES,
         sleep=deps.sleep,
+        contact=contact,
     )
     _report(notification)
-    if cause.email:
+    if contact is not None:
         for waited in domain.send_waiting(
             cause.owner,
+            contact=contact,
             repo=deps.notifications,
             mailer=deps.mailer,
             now_iso=deps.now_iso,
