@@ -33,6 +33,7 @@ from hms.manifest import ManifestError, ManifestErrors
 from hms.model import Platform, Route, Window
 from hmskit.apidoc import FORM, JSON, Operation, Schema
 from hmskit.idempotency import HEADER as IDEMPOTENCY_HEADER
+from hmskit.idempotency import MAX_ROUNDS as IDEMPOTENCY_ROUNDS
 from hmskit.problems import PROBLEM_CONTENT_TYPE, TYPE_BASE
 from hmskit.settings import DEFAULT_IDEMPOTENCY_TTL_SECONDS
 
@@ -241,8 +242,11 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "description": (
             "Makes a retry safe: the same key and body (per citizen and route) replay the first "
             f"answer for {DEFAULT_IDEMPOTENCY_TTL_SECONDS // 3600} h by default, and nothing happens "
-            "twice. The same key with another body is 422; a retry while the first request still "
-            "runs is 409."
+            "twice: a retry of a committed request replays its answer (or, if that answer was lost, "
+            "answers from the stored effect). The same key with another body is 422. Attempts racing "
+            "with one key: the first to commit wins and the others answer with its result; 409 (with "
+            f"`Retry-After`) only when that result is still not readable after {IDEMPOTENCY_ROUNDS} "
+            "rounds of contention."
         ),
         "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]{1,255}$"},
     }
@@ -615,7 +619,11 @@ def _error_reasons(window: Window, route: Route, op: Operation, limited: bool) -
         reasons[404].append("Nothing with this id belongs to the caller.")
     if op.idempotent:
         reasons[400].append("`Idempotency-Key` is not 1 to 255 visible ASCII characters.")
-        reasons[409].append("A request with this `Idempotency-Key` is still in progress (`Retry-After`).")
+        reasons[409].append(
+            "Attempts with this `Idempotency-Key` raced and the winner's result was still not readable "
+            f"after {IDEMPOTENCY_ROUNDS} rounds (`Retry-After`); a retry of a committed request "
+            "replays its answer."
+        )
         reasons[422].append("This `Idempotency-Key` was already used with a different body.")
         reasons[503].append("The idempotency record could not be stored; retry with the same key.")
     if limited and window.rate_limit is not None:

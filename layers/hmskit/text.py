@@ -33,6 +33,9 @@ _REFUSED_MULTILINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800
 # The same rule for the JSON Schema (ECMA-262 and Python ``re`` read it alike).
 SINGLE_LINE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$"
 MULTILINE_PATTERN = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]*$"
+# A stripped field with a minimum length holds a character that is not whitespace, too.
+_LINE_CHAR = r"[^\u0000-\u001f\u007f-\u009f\u2028\u2029]"
+NONBLANK_LINE_PATTERN = rf"^{_LINE_CHAR}*[^\s\u0000-\u001f\u007f-\u009f\u2028\u2029]{_LINE_CHAR}*$"
 
 
 def _describe(char: str) -> str:
@@ -59,9 +62,13 @@ def refuse_control_characters(value: object, *, multiline: bool = False) -> obje
 
 @dataclass(frozen=True)
 class NoControlCharacters:
-    """A pydantic annotation: the string holds no refused character (LF and TAB allowed if ``multiline``)."""
+    """A pydantic annotation: the string holds no refused character (LF and TAB allowed if ``multiline``).
+
+    ``blank=False`` only changes the schema: a field that strips whitespace and has a minimum length
+    refuses a blank string, and its ``pattern`` then says so (the constraint itself refuses it)."""
 
     multiline: bool = False
+    blank: bool = True
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         check = functools.partial(refuse_control_characters, multiline=self.multiline)
@@ -73,9 +80,13 @@ class NoControlCharacters:
         json_schema = handler(schema)
         target = handler.resolve_ref_schema(json_schema)
         if target.get("type") == "string" and "pattern" not in target:
-            target["pattern"] = MULTILINE_PATTERN if self.multiline else SINGLE_LINE_PATTERN
+            if self.multiline:
+                target["pattern"] = MULTILINE_PATTERN
+            else:
+                target["pattern"] = SINGLE_LINE_PATTERN if self.blank else NONBLANK_LINE_PATTERN
         return json_schema
 
 
 SINGLE_LINE = NoControlCharacters()
+NONBLANK_LINE = NoControlCharacters(blank=False)  # with strip_whitespace and min_length >= 1
 MULTILINE = NoControlCharacters(multiline=True)

@@ -38,6 +38,7 @@ from hmskit.apidoc import Operation, health
 from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.idempotency import Idempotency
+from hmskit.ids import ID_PATTERN
 from hmskit.ratelimit import FixedWindowRateLimiter, InMemoryCounter
 from hmskit.settings import RateLimit, WindowSettings
 
@@ -317,7 +318,11 @@ def test_the_passport_list_query_is_what_the_handler_parses(document: dict[str, 
         "maximum": handler.MAX_LIMIT,
         "default": handler.DEFAULT_LIMIT,
     }
-    assert params["cursor"] == {"type": "string", "maxLength": handler.MAX_CURSOR}
+    assert params["cursor"] == {
+        "type": "string",
+        "maxLength": handler.MAX_CURSOR,
+        "pattern": ID_PATTERN.pattern,
+    }
 
 
 # -- request bodies ------------------------------------------------------------------------------------------

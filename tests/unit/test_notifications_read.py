@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from collections.abc import Mapping, MutableMapping
 from typing import Any
@@ -193,10 +192,8 @@ def test_another_citizens_cursor_only_pages_the_callers_own_notifications(deps: 
 
 
 def tamper(cursor: str) -> str:
-    padded = cursor + "=" * (-len(cursor) % 4)
-    data = json.loads(base64.urlsafe_b64decode(padded))
-    data["after"] = "CONTACT#EMAIL"
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    """A cursor is the id of a page's last item: one cut short is not an id."""
+    return cursor[:-1]
 
 
 @pytest.mark.parametrize("cursor", ["abc", "!!!", "eyJ4IjoxfQ", "bnVsbA", "W10"])

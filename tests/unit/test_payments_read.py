@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -179,10 +177,8 @@ def test_another_citizens_cursor_only_pages_the_callers_own_payments(deps: Deps,
 
 
 def tamper(cursor: str) -> str:
-    padded = cursor + "=" * (-len(cursor) % 4)
-    data = json.loads(base64.urlsafe_b64decode(padded))
-    data["after"] = "OWNER#bob"
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    """A cursor is the id of a page's last item: one cut short is not an id."""
+    return cursor[:-1]
 
 
 @pytest.mark.parametrize("cursor", ["abc", "!!!", "eyJ4IjoxfQ", "bnVsbA", "W10"])

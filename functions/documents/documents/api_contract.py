@@ -8,13 +8,13 @@ the handler return. The handler never imports this module.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from documents import domain
+from documents import domain, photos
 from documents.forms import FILE_FIELD, MAX_FIELD_BYTES, MAX_PARTS
-from documents.models import Kind, StartUpload, UploadFields
+from documents.models import RENEWAL_ID_PATTERN, Kind, StartUpload, UploadFields
 from hmskit.apidoc import FORM, Header, Operation, health
 from hmskit.ids import ID_PATTERN
 
@@ -44,16 +44,51 @@ Status = Annotated[
 NO_STORE = {"Cache-Control": Header("`no-store`: the answer holds a short-lived URL")}
 
 
+# A PDF that is plain text: the upload example, and the only kind of file JSON Schema can describe.
+PDF_EXAMPLE = (
+    "%PDF-1.7\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+    "trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+PHOTO_RULES = (
+    f"a colour JPEG, square, {photos.PHOTO_MIN_PIXELS} x {photos.PHOTO_MIN_PIXELS} to "
+    f"{photos.PHOTO_MAX_PIXELS} x {photos.PHOTO_MAX_PIXELS} pixels (README, photo rules)"
+)
+
+
+def _form_branches(schema: dict[str, Any]) -> None:
+    """What ``file`` must be for each ``kind``; a form field is never null (an absent one is)."""
+    schema["properties"]["renewal_id"] = {"type": "string", "pattern": RENEWAL_ID_PATTERN}
+    schema["anyOf"] = [
+        {
+            "description": "A document: the schema states the PDF form (a `%PDF-x.y` header); a PNG or "
+            "JPEG whose header parses is accepted too (binary: JSON Schema cannot state its structure).",
+            "properties": {
+                "kind": {"enum": ["proof_of_identity", "other"]},
+                "file": {"contentMediaType": photos.PDF, "pattern": r"^%PDF-[0-9]\.[0-9]"},
+            },
+        },
+        {
+            "description": f"A passport photo: {PHOTO_RULES}; each broken rule is named in a 422.",
+            "required": ["kind"],
+            "properties": {"kind": {"const": "photo"}, "file": {"contentMediaType": photos.JPEG}},
+        },
+    ]
+
+
 class UploadForm(UploadFields):
     """``multipart/form-data``: exactly one file part named ``file``, and these optional text parts."""
+
+    model_config = ConfigDict(json_schema_extra=_form_branches)
 
     file: Annotated[
         bytes,
         WithJsonSchema(
             {
                 "type": "string",
-                "contentMediaType": "application/octet-stream",
-                "description": "the document's bytes (PDF, JPEG or PNG; the part's own type is ignored)",
+                "minLength": 1,
+                "description": "the document's bytes, at most "
+                f"{domain.MAX_UPLOAD_BYTES // MIB} MiB: a PDF, PNG or JPEG whose header parses, judged "
+                f"by its content (the part's own type is ignored); for `kind=photo` {PHOTO_RULES}",
             }
         ),
     ]
@@ -111,7 +146,7 @@ OPERATIONS = {
         request=UploadForm,
         media_type=FORM,
         encoding={FILE_FIELD: ", ".join(TYPES)},
-        examples={"photo": {"file": "<the bytes of a JPEG>", "kind": "photo"}},
+        examples={"proof of identity": {"file": PDF_EXAMPLE, "kind": "proof_of_identity"}},
         status=201,
         response=Document,
         response_description="The document is stored.",

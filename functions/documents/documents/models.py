@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator
 
+from documents.domain import ALLOWED_TYPES, MAX_PRESIGNED_BYTES
 from hmskit.text import SINGLE_LINE
 
 Kind = Literal["photo", "proof_of_identity", "other"]
-RenewalId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+RENEWAL_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+RenewalId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=RENEWAL_ID_PATTERN)]
 Filename = Annotated[str, StringConstraints(max_length=255), SINGLE_LINE]
 
 
@@ -33,9 +36,39 @@ class StartUpload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     content_type: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SINGLE_LINE
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+        SINGLE_LINE,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "enum": sorted(ALLOWED_TYPES),
+                "description": "the type the bytes will be (case and parameters such as `; name=x` "
+                "are ignored); anything else is 415",
+            }
+        ),
     ]
-    size: int = Field(strict=True, gt=0)
+    size: int = Field(
+        strict=True,
+        gt=0,
+        json_schema_extra={"maximum": MAX_PRESIGNED_BYTES},
+        description=f"bytes; over {MAX_PRESIGNED_BYTES} is 413",
+    )
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _integral_number(cls, value: object) -> object:
+        """A JSON number of integral value is an integer (JSON Schema), ``2400000.0`` included.
+
+        The body is parsed with fractions as ``Decimal``; a bool or a string stays refused, and so does
+        a number of more than 20 digits (``1e999999`` is never expanded)."""
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, Decimal) and value.is_finite() and value.adjusted() < 20:
+            if value == value.to_integral_value():
+                return int(value)
+        return value
+
     filename: Filename | None = None
     kind: Kind = "other"
     renewal_id: RenewalId | None = None

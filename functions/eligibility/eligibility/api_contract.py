@@ -47,7 +47,10 @@ OPERATIONS = {
         description=(
             "Strict: exactly these fields, JSON types as declared (a boolean is `true`/`false`), "
             "dates as `YYYY-MM-DD` strings. A refusal is an answer (200, `allowed: false`, with "
-            "`reasons`), not an error. Dates that contradict each other or today are 422."
+            "`reasons`), not an error. Dates that contradict each other or today are 422: "
+            "`date_of_birth` and `passport_issued_on` are not in the future, `passport_issued_on` is "
+            "not before `date_of_birth`, and `passport_expires_on` is after `passport_issued_on` "
+            "(JSON Schema cannot compare two fields, so this is said here)."
         ),
         request=CheckRequest,
         examples={

@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from eligibility.rules import Application
-from hmskit.ids import is_id
-from hmskit.text import SINGLE_LINE
+from hmskit.ids import ID_PATTERN, is_id
+from hmskit.text import NONBLANK_LINE
 
 MAX_NAME_CHANGE_DOCUMENTS = 10
 
@@ -26,8 +26,10 @@ def _document_id(value: str) -> str:
     return value
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SINGLE_LINE]
-DocumentId = Annotated[str, AfterValidator(_document_id)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NONBLANK_LINE]
+DocumentId = Annotated[
+    str, AfterValidator(_document_id), WithJsonSchema({"type": "string", "pattern": ID_PATTERN.pattern})
+]
 
 
 class CheckRequest(BaseModel):

@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from hmskit.apidoc import Operation, health
+from hmskit.cursors import CURSOR_PATTERN
 from hmskit.ids import ID_PATTERN
 from passport import domain
 from passport.models import MAX_NAME_CHANGE_DOCUMENTS, SubmitRenewal
@@ -46,7 +47,7 @@ class ListQuery(BaseModel):
     """The query of ``GET /api/v1/renewals`` (parsed by hand in the handler: a GET skips pydantic)."""
 
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = Field(default=None, max_length=MAX_CURSOR)
+    cursor: str | None = Field(default=None, max_length=MAX_CURSOR, pattern=CURSOR_PATTERN)
 
 
 class Address(BaseModel):
@@ -118,7 +119,11 @@ OPERATIONS = {
             "Strict: exactly these fields (an unknown one is 422), JSON types as declared, dates as "
             "`YYYY-MM-DD` strings. `passport_number` is 6 to 9 letters or digits; "
             "`mailing_address.country` an ISO 3166-1 alpha-2 code; `name_change_document_ids` are "
-            "ids of documents uploaded to the documents window. The eligibility window is asked "
+            "ids of documents uploaded to the documents window. The dates must agree (else 422): "
+            "`date_of_birth` and `passport_issued_on` are not in the future, `passport_issued_on` is "
+            "not before `date_of_birth`, and `passport_expires_on` is after `passport_issued_on` "
+            "(JSON Schema cannot compare two fields, so this is said here). "
+            "The eligibility window is asked "
             "first, with the caller's own token; nothing is stored unless it allows the renewal. "
             "Then the renewal is stored and `RenewalSubmitted` emitted. With an `Idempotency-Key` a "
             "retry replays the first answer."

@@ -27,11 +27,12 @@ from pydantic import (
     Field,
     StrictBool,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
 
-from hmskit.ids import is_id
-from hmskit.text import SINGLE_LINE
+from hmskit.ids import ID_PATTERN, is_id
+from hmskit.text import NONBLANK_LINE, SINGLE_LINE
 from passport.countries import COUNTRIES
 from passport.domain import Address, Application
 
@@ -61,9 +62,26 @@ def _passport_number(value: object) -> str:
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-PassportNumber = Annotated[str, BeforeValidator(_passport_number)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SINGLE_LINE]
-Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SINGLE_LINE]
+PassportNumber = Annotated[
+    str,
+    BeforeValidator(_passport_number),
+    WithJsonSchema({"type": "string", "pattern": r"^\s*[A-Za-z0-9]{6,9}\s*$"}),
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NONBLANK_LINE]
+Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NONBLANK_LINE]
+PostalCode = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_upper=True, max_length=16),
+    SINGLE_LINE,
+    WithJsonSchema({"type": "string", "pattern": r"^[A-Za-z0-9](?:[A-Za-z0-9 -]{0,14}[A-Za-z0-9])?$"}),
+]
+Country = Annotated[
+    str,
+    WithJsonSchema(
+        {"type": "string", "enum": sorted(COUNTRIES), "description": "ISO 3166-1 alpha-2 (lower case too)"}
+    ),
+]
+DocumentId = Annotated[str, WithJsonSchema({"type": "string", "pattern": ID_PATTERN.pattern})]
 Email = Annotated[
     str,
     StringConstraints(
@@ -80,10 +98,8 @@ class MailingAddress(BaseModel):
     line2: Line | None = None
     city: Line
     state: Line
-    postal_code: Annotated[
-        str, StringConstraints(strip_whitespace=True, to_upper=True, max_length=16), SINGLE_LINE
-    ]
-    country: str
+    postal_code: PostalCode
+    country: Country
 
     @field_validator("postal_code")
     @classmethod
@@ -124,7 +140,9 @@ class SubmitRenewal(BaseModel):
     mailing_address: MailingAddress
     email: Email | None = None
     name_on_passport: Name | None = None
-    name_change_document_ids: list[str] | None = Field(default=None, max_length=MAX_NAME_CHANGE_DOCUMENTS)
+    name_change_document_ids: list[DocumentId] | None = Field(
+        default=None, max_length=MAX_NAME_CHANGE_DOCUMENTS
+    )
     passport_damaged: StrictBool = False
     passport_lost_or_stolen: StrictBool = False
 

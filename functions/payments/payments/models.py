@@ -4,25 +4,90 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from hmskit.currencies import MINOR_UNITS
-from hmskit.text import SINGLE_LINE
+from hmskit.cursors import CURSOR_PATTERN
+from hmskit.text import NONBLANK_LINE
 
 MAX_AMOUNT = Decimal("1000000.00")
 # Plain decimal notation only: Decimal() alone also takes "1e3", "1_000" and non-ASCII digits.
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
-class CreatePayment(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False)
+def amount_pattern(places: int) -> str:
+    """The amounts ``CreatePayment`` accepts as a string for a currency with ``places`` minor units.
 
-    amount: Decimal = Field(gt=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False)
-    currency: str = "USD"
+    Plain decimal notation, above 0 and at most ``MAX_AMOUNT``, no more significant places than the
+    currency has (trailing zeros and leading zeros are harmless: ``12.500`` is 12.50 USD)."""
+    whole_digits = len(str(int(MAX_AMOUNT))) - 1  # 1 to 999999, then MAX_AMOUNT itself
+    fraction = rf"(?:\.[0-9]{{1,{places}}}0*)?" if places else r"(?:\.0+)?"
+    below_one = [
+        "0" * k + "[1-9]" + (f"[0-9]{{0,{places - 1 - k}}}" if k < places - 1 else "") for k in range(places)
+    ]
+    forms = [rf"0*[1-9][0-9]{{0,{whole_digits - 1}}}{fraction}", rf"0*{int(MAX_AMOUNT)}(?:\.0+)?"]
+    if below_one:
+        forms.append(rf"0+\.(?:{'|'.join(below_one)})0*")
+    return f"^(?:{'|'.join(forms)})$"
+
+
+def _amount_schema(places: int) -> dict[str, object]:
+    return {
+        "anyOf": [
+            {"type": "integer", "minimum": 1, "maximum": int(MAX_AMOUNT)},
+            {"type": "string", "pattern": amount_pattern(places)},
+        ]
+    }
+
+
+def _per_currency(schema: dict[str, Any]) -> None:
+    """``amount`` as each currency allows it: one branch per number of minor units (USD when absent)."""
+    branches: list[dict[str, object]] = []
+    for places in sorted(set(MINOR_UNITS.values()), key=lambda p: (p != MINOR_UNITS["USD"], p)):
+        codes = sorted(c for c, p in MINOR_UNITS.items() if p == places)
+        branch: dict[str, object] = {
+            "properties": {"currency": {"enum": codes}, "amount": _amount_schema(places)}
+        }
+        if "USD" not in codes:
+            branch["required"] = ["currency"]
+        branches.append(branch)
+    schema["anyOf"] = branches
+
+
+AMOUNT_DESCRIPTION = (
+    f"above 0 and at most {MAX_AMOUNT}, with no more places than the currency's minor unit (2 for "
+    "USD, 0 for JPY, 3 for BHD): a string in plain decimal notation (`12.50`), or a JSON number. "
+    "The schema lists whole JSON numbers only; a JSON number with places (`12.5`) is accepted too, "
+    "never one in exponent notation (`1e3`)"
+)
+
+
+class CreatePayment(BaseModel):
+    # ``amount``'s places are the currency's (checked after both fields, in ``_minor_units``)
+    model_config = ConfigDict(extra="forbid", strict=False, json_schema_extra=_per_currency)
+
+    amount: Annotated[
+        Decimal,
+        Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description=AMOUNT_DESCRIPTION),
+        WithJsonSchema(_amount_schema(max(MINOR_UNITS.values())), mode="validation"),
+    ]
+    currency: Annotated[
+        str,
+        Field(description="ISO 4217 code (lower case is accepted too)"),
+        WithJsonSchema({"type": "string", "enum": sorted(MINOR_UNITS)}, mode="validation"),
+    ] = "USD"
     purpose: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SINGLE_LINE
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NONBLANK_LINE
     ]
     renewal_id: Annotated[str, StringConstraints(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")] | None = Field(
         default=None, description="the passport renewal this payment is for (the passport window's id)"
@@ -60,4 +125,4 @@ class CreatePayment(BaseModel):
 
 class ListQuery(BaseModel):
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: str | None = Field(default=None, pattern=CURSOR_PATTERN)
