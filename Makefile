@@ -12,12 +12,13 @@ EMU_STAMP := $(EMU_VENV)/.installed
 PYTHON ?= $(shell for c in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
             $$c -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo $$c; break; }; done)
 
-.PHONY: help venv ministack-lock up test test-fast lint typecheck template check-template bench clean web console browser portal-deploy
+.PHONY: help venv ministack-lock up test test-fast fuzz lint typecheck template check-template bench clean web console browser portal-deploy
 
 help:
 	@echo "make up         run the whole platform locally (emulator, gateway, windows)"
 	@echo "make test       run every test (unit, contract, integration, e2e)"
 	@echo "make test-fast  unit and contract tests only (no emulator)"
+	@echo "make fuzz       schemathesis over docs/openapi.json against a fresh local stack (long run)"
 	@echo "make lint       ruff check and format check"
 	@echo "make typecheck  mypy --strict on layers/, infra/, functions/"
 	@echo "make template   regenerate template.yaml (and other generated files) from routes/"
@@ -62,6 +63,10 @@ test: $(STAMP) web console browser
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/contract $(ARGS)
+
+# the long schemathesis run (make test runs a bounded one): ARGS="--max-examples 200 --seed 7"
+fuzz: $(STAMP)
+	$(BIN)/python tests/e2e/fuzz.py $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
