@@ -289,7 +289,7 @@ async function renderTrace(cid) {
   }
   const logs = await api(`/logs?correlation_id=${encodeURIComponent(cid)}&limit=500`);
   const rows = trace.entries.map((e) => [`+${e.offset_ms.toFixed(1)} ms`, badge(KIND_LABEL[e.kind] || e.kind, e.kind === "dead_letter" || e.result === "failed" || e.status >= 500 ? "bad" : "info"), e.window || "–", describe(e), e.ms !== undefined ? fmtMs(e.ms) : "–"]);
-  const legend = h("ul", { class: "legend" }, h("li", {}, h("span", { class: "key key-bar" }), "request or delivery (its duration)"), h("li", {}, h("span", { class: "key key-mark" }), "event published, email, DLQ arrival or redrive"), h("li", {}, h("span", { class: "key key-bad" }), "failed"));
+  const legend = h("ul", { class: "legend" }, h("li", {}, h("span", { class: "key key-bar" }), "HTTP request (its duration)"), h("li", {}, h("span", { class: "key key-delivery" }), "delivery to a consumer (its duration)"), h("li", {}, h("span", { class: "key key-mark" }), "event published, email, DLQ arrival or redrive"), h("li", {}, h("span", { class: "key key-bad" }), "failed"));
   const counts = Object.entries(trace.counts).map(([k, v]) => `${v} ${KIND_LABEL[k] || k}`).join(", ");
   return h(
     "section",
