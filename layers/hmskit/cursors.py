@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from hmskit.ids import ID_PATTERN
 
-CURSOR_PATTERN = ID_PATTERN.pattern
+CURSOR_PATTERN = r"^(?:[0-9A-HJKMNP-TV-Z]{26})?$"  # an id, or empty: the first page
 
 
 class Cursors:

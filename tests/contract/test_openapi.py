@@ -37,8 +37,8 @@ from hms.openapi import (
 from hmskit.apidoc import Operation, health
 from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
+from hmskit.cursors import CURSOR_PATTERN
 from hmskit.idempotency import Idempotency
-from hmskit.ids import ID_PATTERN
 from hmskit.ratelimit import FixedWindowRateLimiter, InMemoryCounter
 from hmskit.settings import RateLimit, WindowSettings
 
@@ -321,7 +321,7 @@ def test_the_passport_list_query_is_what_the_handler_parses(document: dict[str, 
     assert params["cursor"] == {
         "type": "string",
         "maxLength": handler.MAX_CURSOR,
-        "pattern": ID_PATTERN.pattern,
+        "pattern": CURSOR_PATTERN,
     }
 
 

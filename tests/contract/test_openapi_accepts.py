@@ -192,3 +192,26 @@ def test_the_idempotency_key_says_a_committed_retry_replays_and_when_409_comes()
 
     assert "replays" in text and "409" in text
     assert "still runs is 409" not in text
+
+
+# -- the long run's findings --------------------------------------------------------------------------
+
+
+def test_an_email_with_a_control_character_is_not_allowed() -> None:
+    email = schema_of("SubmitRenewal")["properties"]["email"]["anyOf"][0]
+
+    assert jsonschema.Draft202012Validator(email).is_valid("alice@example.org")
+    assert not jsonschema.Draft202012Validator(email).is_valid("\u00f8\u001b@x.org")  # schemathesis' finding
+
+
+@pytest.mark.parametrize("path", ["/api/v1/payments", "/api/v1/notifications", "/api/v1/renewals"])
+def test_an_empty_cursor_is_allowed_and_is_the_first_page(path: str) -> None:
+    assert re.fullmatch(query_schema(path, "cursor")["pattern"], "")
+
+
+def test_a_blank_renewal_id_form_field_is_allowed_and_means_none() -> None:
+    from documents.models import UploadFields
+
+    assert allows("UploadForm", {"file": "%PDF-1.7", "renewal_id": "  "})
+    assert UploadFields.model_validate({"renewal_id": "  "}).renewal_id is None
+    assert not allows("UploadForm", {"file": "%PDF-1.7", "renewal_id": "a b"})

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from documents import domain, photos
 from documents.forms import FILE_FIELD, MAX_FIELD_BYTES, MAX_PARTS
-from documents.models import RENEWAL_ID_PATTERN, Kind, StartUpload, UploadFields
+from documents.models import Kind, StartUpload, UploadFields
 from hmskit.apidoc import FORM, Header, Operation, health
 from hmskit.ids import ID_PATTERN
 
@@ -57,7 +57,11 @@ PHOTO_RULES = (
 
 def _form_branches(schema: dict[str, Any]) -> None:
     """What ``file`` must be for each ``kind``; a form field is never null (an absent one is)."""
-    schema["properties"]["renewal_id"] = {"type": "string", "pattern": RENEWAL_ID_PATTERN}
+    schema["properties"]["renewal_id"] = {
+        "type": "string",
+        "pattern": r"^\s*(?:[A-Za-z0-9_-]{1,64}\s*)?$",
+        "description": "the passport renewal this document is for; a blank field is the same as none",
+    }
     schema["anyOf"] = [
         {
             "description": "A document: the schema states the PDF form (a `%PDF-x.y` header); a PNG or "

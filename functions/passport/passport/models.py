@@ -40,6 +40,8 @@ MAX_NAME_CHANGE_DOCUMENTS = 10
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _PASSPORT_NUMBER = re.compile(r"[A-Z0-9]{6,9}")
+# an e-mail part: no @, no space, no control character (the field's JSON Schema says the same)
+_EMAIL_PART = r"[^@\s\u0000-\u001f\u007f-\u009f\u2028\u2029]"
 _POSTAL_CODE = re.compile(r"[A-Z0-9][A-Z0-9 -]{0,14}[A-Z0-9]|[A-Z0-9]")
 
 
@@ -85,7 +87,10 @@ DocumentId = Annotated[str, WithJsonSchema({"type": "string", "pattern": ID_PATT
 Email = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+        strip_whitespace=True,
+        min_length=3,
+        max_length=254,
+        pattern=rf"^{_EMAIL_PART}+@{_EMAIL_PART}+\.{_EMAIL_PART}+$",
     ),
     SINGLE_LINE,
 ]
