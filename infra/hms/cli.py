@@ -17,14 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hms.manifest import ManifestErrors
-
-
-def find_root(start: Path) -> Path:
-    """The project root: the nearest directory holding ``routes/`` and ``functions/``."""
-    for candidate in (start, *start.parents):
-        if (candidate / "routes").is_dir() and (candidate / "functions").is_dir():
-            return candidate
-    raise SystemExit(f"hms: no HMS project here: no routes/ and functions/ in {start} or above")
+from hms.project import find_root
 
 
 def generated_files(root: Path) -> dict[Path, str]:

@@ -11,9 +11,9 @@ from typing import Any
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from hms.cli import find_root
     from hms.local.emulator import EmulatorError, resolve_endpoint
     from hms.local.up import UpError, UpOptions, run
+    from hms.project import find_root
 
     root = find_root(Path(args.root).resolve())
     try:
@@ -64,8 +64,8 @@ def _loop_factory() -> Any:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from hms.cli import find_root
     from hms.local.devauth import DevIssuer
+    from hms.project import find_root
 
     root = find_root(Path(args.root).resolve())
     if args.ttl <= 0:
@@ -98,11 +98,11 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
     from rich.console import Console
 
-    from hms.cli import find_root
     from hms.local import dlq
     from hms.local.emulator import EmulatorError
     from hms.manifest import ManifestErrors
     from hms.model import load_platform
+    from hms.project import find_root
 
     err = Console(stderr=True, highlight=False)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)

@@ -43,6 +43,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from typing import Any, Protocol
 
 from hms.apigw import build_v1_event, build_v2_event, jwt_claims, parse_response
+from hms.local.invoker import Invoker
 from hms.local.routing import RouteTable
 from hms.local.throttle import RouteThrottle
 from hmskit.problems import (
@@ -96,10 +97,6 @@ _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost", "::ffff:127.0.0.1"})
 _CLIENT_SET = frozenset({b"x-forwarded-proto", b"x-forwarded-port"})  # the gateway sets these
-
-
-class Invoker(Protocol):
-    async def invoke(self, window_name: str, event: dict[str, Any], *, timeout: float) -> Any: ...
 
 
 class Verifier(Protocol):
@@ -612,8 +609,8 @@ def _throttled(exc: Exception, window: str, timeout: float) -> Problem:
     )
 
 
-# Keyed by class name along the MRO, so the workers module may define its own classes with these names
-# (hms.local.errors holds the canonical ones) without the gateway importing it.
+# Keyed by class name along the MRO: hms.local.errors' classes, and an invoker's own errors of those
+# names (a test's, a remote runner's), map without the invoker having to import hms.local.errors.
 _ERROR_MAP: dict[str, Callable[[Exception, str, float], Problem]] = {
     "WindowCrashedError": _crashed,
     "WindowFailedError": _failed,

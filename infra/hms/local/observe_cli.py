@@ -290,7 +290,7 @@ def validate(detail: Mapping[str, Any]) -> Any:
 
 
 def cmd_events_put(args: argparse.Namespace) -> int:
-    from hms.cli import find_root
+    from hms.project import find_root
 
     root = find_root(Path(args.root).resolve())
     try:
@@ -323,9 +323,9 @@ def cmd_events_put(args: argparse.Namespace) -> int:
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
-    from hms.cli import find_root
     from hms.manifest import ManifestErrors
     from hms.model import load_platform
+    from hms.project import find_root
 
     root = find_root(Path(args.root).resolve())
     try:
@@ -350,8 +350,9 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 async def _invoke(platform: Any, root: Path, window: str, event: Any, args: argparse.Namespace) -> int:
+    from hms.local.errors import WindowFailedError, WorkerError
     from hms.local.provision import plan
-    from hms.local.workers import WindowFailedError, WorkerError, WorkerPool
+    from hms.local.workers import WorkerPool
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -386,7 +387,7 @@ async def _invoke(platform: Any, root: Path, window: str, event: Any, args: argp
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:
-    from hms.cli import find_root
+    from hms.project import find_root
 
     root = find_root(Path(args.root).resolve())
     doc_path = root / "docs" / "openapi.json"

@@ -36,11 +36,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hms.local.emulator import DEFAULT_REGION
+from hms.local.invoker import Invoker
 
 RECEIVE_WAIT_SECONDS = 1  # long poll; also the longest a stop waits for a pump
 HOLD_SECONDS = 20  # how long a batch in progress stays invisible between two extensions (at least)
@@ -61,15 +62,6 @@ _RECORD_ATTRIBUTES = (
 )
 
 Log = Callable[[str], None]
-
-
-class Invoker(Protocol):
-    """What the pump needs of the worker pool (``throttle=False``: wait for an environment, as a queue
-    mapping within the function's reserved concurrency is never throttled)."""
-
-    async def invoke(
-        self, window_name: str, event: Any, *, timeout: float | None = None, throttle: bool = True
-    ) -> Any: ...
 
 
 class InvalidBatchResponseError(Exception):

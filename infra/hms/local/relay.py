@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
+from hms.local.invoker import Invoker
+
 RELAY_INTERVAL_SECONDS = 1.0
 RELAY_PAGE = 100  # OutboxRelay.relay_pending's default page
 REPEAT_LOG_SECONDS = 30.0  # the same failure is logged again at most this often
@@ -192,7 +194,7 @@ class RelayingInvoker:
     """The worker pool, with the relay kicked after every invocation that wrote to a table (or failed,
     crashed or timed out: it may have written before it did); a read never costs a relay run."""
 
-    def __init__(self, inner: Any, after: Callable[[str], None]) -> None:
+    def __init__(self, inner: Invoker, after: Callable[[str], None]) -> None:
         self._inner = inner
         self._after = after
 
@@ -204,19 +206,23 @@ class RelayingInvoker:
         timeout: float | None = None,
         request_id: str | None = None,
         throttle: bool = True,
+        calls: dict[str, int] | None = None,
     ) -> Any:
         kwargs: dict[str, Any] = {"timeout": timeout}
         if request_id is not None:
             kwargs["request_id"] = request_id
         if not throttle:
             kwargs["throttle"] = False
-        calls: dict[str, int] = {}
+        made: dict[str, int] = {}
         wrote = True  # unless the invocation answers and says otherwise
         try:
-            result = await self._inner.invoke(window_name, event, calls=calls, **kwargs)
-            wrote = not WRITES.isdisjoint(calls)
+            result = await self._inner.invoke(window_name, event, calls=made, **kwargs)
+            wrote = not WRITES.isdisjoint(made)
             return result
         finally:
+            if calls is not None:
+                for op, n in made.items():
+                    calls[op] = calls.get(op, 0) + n
             if wrote:
                 self._after(window_name)
 

@@ -1,8 +1,8 @@
 """A window's worker process (its Lambda "container"): cold start once, then serve frames.
 
 Started by ``WorkerPool`` as ``python -m hms.local.worker_main WINDOW CODE_DIR HANDLER TIMEOUT
---fds IN,OUT [--layers DIR] [--memory MB]``. Requests and answers travel as frames (4-byte big-endian
-length + JSON) over the two inherited pipe fds, so the window's own stdout/stderr stay free for logs.
+--fds IN,OUT [--layers DIR] [--memory MB]``. Requests and answers travel as frames (``hms.local.frames``)
+over the two inherited pipe fds, so the window's own stdout/stderr stay free for logs.
 
 Frames, parent -> worker: ``{"id": n, "event": {...}, "timeout": s, "request_id": "..."}``.
 Worker -> parent: first ``{"ready": true, "pid": ..., "init_ms": ...}`` or ``{"init_error": {...}}``,
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 import time
@@ -22,38 +21,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-HEADER = 4
-MAX_FRAME = 1 << 30
-
-
-def read_exact(fd: int, n: int) -> bytearray:
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        k = os.readv(fd, [view[got:]])
-        if k == 0:
-            raise EOFError
-        got += k
-    return buf
-
-
-def read_frame(fd: int) -> Any:
-    size = int.from_bytes(read_exact(fd, HEADER), "big")
-    if size > MAX_FRAME:
-        raise ValueError(f"frame of {size} bytes")
-    return json.loads(read_exact(fd, size))
-
-
-def encode_frame(obj: Any) -> bytes:
-    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-    return len(body).to_bytes(HEADER, "big") + body
-
-
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+from hms.local.frames import encode_frame, read_frame, write_all
 
 
 def _error(exc: BaseException) -> dict[str, Any]:
@@ -204,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         if calls.counts:
             answer["aws_calls"] = calls.take()
         try:
-            frame = encode_frame(answer)
+            frame = encode_frame(answer, allow_nan=False)
         except (TypeError, ValueError) as exc:  # Lambda: Runtime.MarshalError
             frame = encode_frame(
                 {"id": rid, "error": {"type": "Runtime.MarshalError", "message": str(exc), "trace": []}}

@@ -33,12 +33,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from hms.local.errors import (
+    UnknownWindowError,
+    WindowCrashedError,
+    WindowFailedError,
+    WindowThrottledError,
+    WindowTimeoutError,
+    WindowUnavailableError,
+    WorkerError,
+)
+from hms.local.frames import FrameDecoder, encode_frame
 from hms.model import Platform, Window
+
+__all__ = [  # the errors are hms.local.errors', raised here and importable from here too
+    "UnknownWindowError",
+    "WindowCrashedError",
+    "WindowFailedError",
+    "WindowStats",
+    "WindowThrottledError",
+    "WindowTimeoutError",
+    "WindowUnavailableError",
+    "WorkerError",
+    "WorkerPool",
+    "WorkerStatus",
+    "watch_code",
+]
 
 State = Literal["starting", "ready", "busy", "restarting", "crashed", "stopped"]
 LogSink = Callable[[str], None]
 
-HEADER = 4
 BACKOFF_START = 0.1
 BACKOFF_MAX = 5.0
 HEALTHY_AFTER = 10.0  # seconds a worker must live for its crash backoff to reset
@@ -47,50 +70,6 @@ DEFAULT_QUEUE_WAIT = 5.0  # seconds a request at the window's concurrency waits 
 DEFAULT_IDLE_TIMEOUT = 300.0  # seconds an extra environment may idle before it is reaped
 _F_SETPIPE_SZ = 1031
 _PIPE_SIZE = 1 << 20
-
-
-class WorkerError(Exception):
-    """An invocation did not produce the handler's result."""
-
-    def __init__(self, window: str, message: str) -> None:
-        super().__init__(f"{window}: {message}")
-        self.window = window
-
-
-class WindowCrashedError(WorkerError):
-    """The worker process died while handling the request."""
-
-
-class WindowTimeoutError(WorkerError):
-    """No answer within the window's timeout: the worker was killed and is being restarted."""
-
-
-class WindowFailedError(WorkerError):
-    """The handler raised (a Lambda function error); the worker keeps running."""
-
-    def __init__(
-        self, window: str, error_type: str, error_message: str, trace: list[str] | None = None
-    ) -> None:
-        super().__init__(window, f"{error_type}: {error_message}")
-        self.error_type = error_type
-        self.error_message = error_message
-        self.trace = trace or []
-
-
-class WindowUnavailableError(WorkerError):
-    """The window has no worker able to take the request (cannot start, crash loop, stopped)."""
-
-
-class WindowThrottledError(WindowUnavailableError):
-    """Every environment of the window is busy, it is at its concurrency, and none freed in time."""
-
-    def __init__(self, window: str, message: str, retry_after: int = 1) -> None:
-        super().__init__(window, message)
-        self.retry_after = retry_after
-
-
-class UnknownWindowError(WorkerError, KeyError):
-    """No window of that name."""
 
 
 @dataclass(frozen=True)
@@ -126,11 +105,6 @@ def default_log(line: str) -> None:
     sys.stderr.flush()
 
 
-def _frame(obj: Any) -> bytes:
-    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-    return len(body).to_bytes(HEADER, "big") + body
-
-
 def _grow_pipe(fd: int) -> None:
     with contextlib.suppress(OSError):  # best effort: fewer wake-ups for multi-MB payloads
         fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
@@ -148,32 +122,15 @@ def _exit_reason(code: int | None) -> str:
 
 
 class _FrameReader(asyncio.Protocol):
-    """Parses answer frames from the worker's pipe and hands each to ``on_frame``."""
+    """Hands each answer frame from the worker's pipe to ``on_frame``."""
 
     def __init__(self, on_frame: Callable[[Any], None], on_eof: Callable[[], None]) -> None:
-        self._buf = bytearray()
-        self._need = -1
+        self._decoder = FrameDecoder()
         self._on_frame = on_frame
         self._on_eof = on_eof
 
     def data_received(self, data: bytes) -> None:
-        buf = self._buf
-        buf += data
-        while True:
-            if self._need < 0:
-                if len(buf) < HEADER:
-                    return
-                self._need = int.from_bytes(buf[:HEADER], "big")
-                del buf[:HEADER]
-            if len(buf) < self._need:
-                return
-            if len(buf) == self._need:
-                body = bytes(buf)
-                buf.clear()
-            else:
-                body = bytes(buf[: self._need])
-                del buf[: self._need]
-            self._need = -1
+        for body in self._decoder.feed(data):
             try:
                 obj = json.loads(body)
             except ValueError:
@@ -472,7 +429,7 @@ class _Worker:
         rid = self._next_id
         fut: asyncio.Future[Any] = loop.create_future()
         self._pending = fut
-        frame = _frame({"id": rid, "event": event, "timeout": timeout, "request_id": request_id})
+        frame = encode_frame({"id": rid, "event": event, "timeout": timeout, "request_id": request_id})
         self._writer.write(frame)
         try:
             answer = await asyncio.wait_for(fut, timeout)
