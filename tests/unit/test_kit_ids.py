@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from hmskit.clock import FakeClock, SystemClock
 from hmskit.context import LocalContext
-from hmskit.ids import is_id, new_id
+from hmskit.ids import derived_id, id_floor, is_id, new_id
 
 
 def test_a_new_id_is_a_valid_id() -> None:
@@ -48,3 +48,13 @@ def test_a_local_context_counts_down_its_timeout() -> None:
 
     assert 0 < ctx.get_remaining_time_in_millis() <= 3000
     assert ctx.invoked_function_arn.endswith(":function:payments")
+
+
+@given(st.text(max_size=40), st.integers(0, 2**48 - 2))
+def test_a_derived_id_names_the_same_thing_the_same_way_and_sorts_by_time_from_its_floor(
+    key: str, ms: int
+) -> None:
+    value = derived_id(key, ms)
+
+    assert is_id(value) and value == derived_id(key, ms)
+    assert id_floor(ms) <= value < id_floor(ms + 1)

@@ -7,13 +7,13 @@ which event, which address it offered) and a ``Letter`` (what to say); ``notify`
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from hmskit.consumer import RetryLaterError
+from hmskit.ids import derived_id, id_floor
 
 Delivery = Literal["pending", "sent", "no_address", "failed"]
 PENDING: Delivery = "pending"
@@ -207,31 +207,10 @@ class Mailer(Protocol):
         ...
 
 
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32, as hmskit.ids
-
-
 def notification_id(event_id: str, occurred_ms: int) -> str:
-    """The notification's id: the event's time (48 bits, ms) then 80 bits of SHA-256 of its id.
-
-    The same layout as ``hmskit.ids.new_id`` (so the partition lists newest first and cursors
-    validate), but deterministic: every delivery of one event names the same record.
-    """
-    ms = min(max(occurred_ms, 0), (1 << 48) - 1)
-    seed = int.from_bytes(hashlib.sha256(event_id.encode()).digest()[:10], "big")
-    value = (ms << 80) | seed
-    chars = []
-    for _ in range(26):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
-
-
-def notification_id_floor(occurred_ms: int) -> str:
-    """The smallest ``notification_id`` of an event at ``occurred_ms`` (every later one sorts after).
-
-    The first 10 characters encode the 48-bit time, the last 16 the hash (all zero here).
-    """
-    return notification_id("", occurred_ms)[:10] + _ALPHABET[0] * 16
+    """The notification's id, derived from its event: every delivery of one event names the same record,
+    and the partition still lists newest first."""
+    return derived_id(event_id, occurred_ms)
 
 
 def mask(address: str | None) -> str | None:
@@ -370,7 +349,7 @@ def send_waiting(
     address = contact.email if contact is not None else repo.contact(owner)
     if not address:
         return
-    since = notification_id_floor(int((now() - WAITING_MAX_AGE_SECONDS) * 1000))
+    since = id_floor(int((now() - WAITING_MAX_AGE_SECONDS) * 1000))
     for waiting in repo.waiting(owner, since_id=since, limit=WAITING_LIMIT):
         if waiting.text is None or waiting.html is None:
             continue  # stored without its letter: nothing to send
