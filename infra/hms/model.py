@@ -67,6 +67,7 @@ class Window:
     email: bool = False
     settings: tuple[tuple[str, str], ...] = ()  # the manifest's window.environment (HMS_*)
     concurrency: int = 10  # the manifest's window.concurrency
+    uris: tuple[str, ...] = ()  # every manifest's uri: one per HTTP contract version it serves
 
     @property
     def title(self) -> str:
@@ -192,6 +193,83 @@ def _names_broken(error: ManifestError, broken: set[str]) -> bool:
     return any(error.reason.startswith(f"{name!r} is not a window") for name in broken)
 
 
+def _window(
+    root: Path, name: str, group: list[tuple[str, Manifest]], errors: list[ManifestError]
+) -> Window | None:
+    """One window from its manifests: usually one; one per HTTP contract version when it serves several
+    (``routes/payments.yaml`` for ``/api/v1/payments/**``, ``routes/payments-v2.yaml`` for
+    ``/api/v2/payments/**``). Its routes and scopes are every manifest's; its settings (``window:``,
+    ``throttle``) are in its own manifest (``routes/<window>.yaml``, else the one that has them), its
+    rate limit is the same in each (the window counts one)."""
+    declares = [g for g in group if "window" in g[1].model_fields_set]
+    named = [g for g in group if Path(g[0]).stem == name]
+    file, m = (named or declares or group)[0]
+    code_dir = root / "functions" / name
+    entry = code_dir / name / ("app.py" if m.window.framework == "chalice" else "handler.py")
+    if not entry.is_file():
+        errors.append(
+            ManifestError(
+                file, "upstream", f"{m.upstream!r} names no window: {entry.relative_to(root)} does not exist"
+            )
+        )
+        return None
+    ok = True
+    for other_file, other in group:
+        if other_file == file:
+            continue
+        for key in ("window", "throttle"):
+            if key in other.model_fields_set:
+                ok = False
+                errors.append(
+                    ManifestError(
+                        other_file,
+                        key,
+                        f"the {name} window's {key} is set in {file}: a window has one, in one of its manifests",
+                    )
+                )
+        if other.rate_limit != m.rate_limit:
+            ok = False
+            errors.append(
+                ManifestError(
+                    other_file,
+                    "plugins",
+                    f"rate-limit differs from {file}'s: the {name} window counts one limit for all its manifests",
+                )
+            )
+    if not ok:
+        return None
+    routes: list[Route] = []
+    scopes: dict[str, None] = {}
+    proxy = False
+    ordered = [(file, m)] + [g for g in group if g[0] != file]  # the window's own manifest first
+    for _file, each in ordered:
+        more, is_proxy = _routes(each)
+        routes.extend(more)
+        proxy = proxy or is_proxy
+        scopes |= dict.fromkeys(each.auth.scopes if each.auth else ())
+    return Window(
+        name=name,
+        manifest_file=file,
+        uri=m.uri,
+        prefix=m.prefix,
+        routes=tuple(routes),
+        proxy=proxy,
+        scopes=tuple(scopes),
+        rate_limit=RateLimit(m.rate_limit.limit, m.rate_limit.window) if m.rate_limit else None,
+        throttle=m.throttle,
+        framework=m.window.framework,
+        payload_version=m.window.payload_version,
+        timeout=m.window.timeout,
+        memory=m.window.memory,
+        concurrency=m.window.concurrency,
+        bucket=m.window.bucket,
+        email=m.window.email,
+        settings=tuple(sorted(m.window.environment.items())),
+        code_dir=str(code_dir.relative_to(root)),
+        uris=tuple(each.uri for _f, each in ordered),
+    )
+
+
 def load_platform(root: Path) -> Platform:
     """Load and cross-check every ``routes/*.yaml`` against ``functions/``.
 
@@ -212,55 +290,19 @@ def load_platform(root: Path) -> Platform:
             errors.append(exc)
             broken |= _named_by(path)
     windows: list[Window] = []
-    owners: dict[str, str] = {}
+    groups: dict[str, list[tuple[str, Manifest]]] = {}
     prefixes: list[tuple[str, str]] = []
     for file, m in loaded:
-        name = m.window_name
-        code_dir = root / "functions" / name
-        entry = code_dir / name / ("app.py" if m.window.framework == "chalice" else "handler.py")
-        if not entry.is_file():
-            errors.append(
-                ManifestError(
-                    file,
-                    "upstream",
-                    f"{m.upstream!r} names no window: {entry.relative_to(root)} does not exist",
-                )
-            )
-            continue
-        if name in owners:
-            errors.append(
-                ManifestError(file, "upstream", f"window {name!r} already has the manifest {owners[name]}")
-            )
-            continue
         clash = next(((f, p) for f, p in prefixes if _segments_overlap(p, m.prefix)), None)
         if clash:
             errors.append(ManifestError(file, "uri", f"{m.uri!r} overlaps {clash[1]}/** in {clash[0]}"))
             continue
-        owners[name] = file
         prefixes.append((file, m.prefix))
-        routes, proxy = _routes(m)
-        windows.append(
-            Window(
-                name=name,
-                manifest_file=file,
-                uri=m.uri,
-                prefix=m.prefix,
-                routes=routes,
-                proxy=proxy,
-                scopes=tuple(m.auth.scopes) if m.auth else (),
-                rate_limit=RateLimit(m.rate_limit.limit, m.rate_limit.window) if m.rate_limit else None,
-                throttle=m.throttle,
-                framework=m.window.framework,
-                payload_version=m.window.payload_version,
-                timeout=m.window.timeout,
-                memory=m.window.memory,
-                concurrency=m.window.concurrency,
-                bucket=m.window.bucket,
-                email=m.window.email,
-                settings=tuple(sorted(m.window.environment.items())),
-                code_dir=str(code_dir.relative_to(root)),
-            )
-        )
+        groups.setdefault(m.window_name, []).append((file, m))
+    for name, group in groups.items():
+        window = _window(root, name, group, errors)
+        if window is not None:
+            windows.append(window)
     topology, topology_errors = topology_and_errors(root, {w.name for w in windows}, None)
     # a follow-on error ("'documents' is not a window" because its manifest was refused) is the same
     # problem again: only the manifest's own error is reported

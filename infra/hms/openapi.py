@@ -753,19 +753,25 @@ def _operation_object(
 
 
 def documented_routes(window: Window, contract: WindowContract) -> tuple[Route, ...]:
-    """The routes a window's operations document: the manifest's own, or under a proxy manifest (the
+    """The routes a window's operations document: the manifest's own, and under a proxy manifest (the
     seed's shape, no ``routes:`` list: API Gateway sees only ``ANY <prefix>/{proxy+}``) each operation
-    the window declares within its prefix, with the manifest's scopes and the operation's rate limit."""
-    if not window.proxy:
+    the window declares within that prefix, with the manifest's scopes and the operation's rate limit."""
+    greedy = "/{proxy+}"
+    proxies = {
+        r.path.removesuffix(greedy): r for r in window.routes if r.method == "ANY" and r.path.endswith(greedy)
+    }
+    if not proxies:
         return window.routes
-    proxy = window.routes[0]
-    out = []
+    out = [r for r in window.routes if not (r.method == "ANY" and r.path.removesuffix(greedy) in proxies)]
+    exact = {(r.method, r.path) for r in out}
     for key, op in contract.operations.items():
         if not (isinstance(key, tuple) and len(key) == 2 and all(isinstance(k, str) for k in key)):
             continue
         method, path = key
-        if path != window.prefix and not path.startswith(window.prefix + "/"):
-            continue  # reported as "no such route"
+        prefix = next((p for p in proxies if path == p or path.startswith(p + "/")), None)
+        if key in exact or prefix is None:
+            continue  # a manifest route, or outside every prefix (reported as "no such route")
+        proxy = proxies[prefix]
         limited = op.rate_limited if isinstance(op, Operation) else True
         out.append(Route(method, path, proxy.scopes, proxy.authorized, limited))
     return tuple(out)

@@ -302,6 +302,7 @@ def test_the_idempotency_key_parameter_is_the_kits(document: dict[str, Any]) -> 
     }
     assert idempotent == {
         ("POST", "/api/v1/payments"),
+        ("POST", "/api/v2/payments"),
         ("POST", "/api/v1/docs"),
         ("POST", "/api/v1/docs/uploads"),
         ("POST", "/api/v1/renewals"),

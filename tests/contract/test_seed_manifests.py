@@ -73,8 +73,9 @@ def test_the_seed_payments_manifest_generates_proxy_routes_with_its_scopes(gener
 
     routes = http_routes(template, "PaymentsFunction")
 
-    assert sorted(routes) == ["ANY /api/v1/payments", "ANY /api/v1/payments/{proxy+}"]
-    for route in routes.values():
+    v1 = {key: route for key, route in routes.items() if "/api/v1/" in key}
+    assert sorted(v1) == ["ANY /api/v1/payments", "ANY /api/v1/payments/{proxy+}"]
+    for route in v1.values():
         assert plain_scopes(route["Auth"]) == ["payments.write", "payments.read"]
 
 
@@ -107,6 +108,7 @@ def test_the_openapi_document_lists_each_declared_operation_under_the_proxied_pr
     paths = document["paths"]
 
     payments = {(m.upper(), p) for p, ops in paths.items() for m in ops if p.startswith("/api/v1/payments")}
+    # (routes/payments-v2.yaml, the v2 contract's own manifest, stays beside the seed's)
 
     assert payments == {
         ("POST", "/api/v1/payments"),

@@ -261,3 +261,39 @@ def test_a_refused_manifest_is_reported_once_not_again_as_a_missing_event_publis
         load_platform(root)
 
     assert [(e.file, e.field) for e in info.value.errors] == [("routes/documents.yaml", "plugins[1]")]
+
+
+V2 = SEED.replace("/api/v1/payments/**", "/api/v2/payments/**")
+
+
+def test_a_window_may_have_one_manifest_per_contract_version(tmp_path: Path) -> None:
+    root = project(tmp_path, {"payments.yaml": SEED, "payments-v2.yaml": V2}, ("payments",))
+
+    (w,) = load_platform(root).windows
+
+    assert w.manifest_file == "routes/payments.yaml" and w.uris == (
+        "/api/v1/payments/**",
+        "/api/v2/payments/**",
+    )
+    assert [r.key for r in w.routes][2:] == ["ANY /api/v2/payments", "ANY /api/v2/payments/{proxy+}"]
+
+
+@pytest.mark.parametrize(
+    ("v2", "field", "reason"),
+    [
+        (V2 + "window: {timeout: 5}\n", "window", "is set in routes/payments.yaml"),
+        (V2 + "throttle: {rate: 1, burst: 1}\n", "throttle", "in one of its manifests"),
+        (V2.replace("limit: 30", "limit: 60"), "plugins", "counts one limit for all its manifests"),
+    ],
+)
+def test_a_second_manifest_shares_the_window_s_settings_and_rate_limit(
+    tmp_path: Path, v2: str, field: str, reason: str
+) -> None:
+    main = SEED + "window: {timeout: 8}\nthrottle: {rate: 5, burst: 5}\n"
+    root = project(tmp_path, {"payments.yaml": main, "payments-v2.yaml": v2}, ("payments",))
+
+    with pytest.raises(ManifestErrors) as info:
+        load_platform(root)
+
+    (err,) = info.value.errors
+    assert (err.file, err.field) == ("routes/payments-v2.yaml", field) and reason in err.reason

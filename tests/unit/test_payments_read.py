@@ -236,5 +236,8 @@ def test_the_route_table_is_what_the_manifest_declares() -> None:
         ("GET", "/api/v1/payments"),
         ("GET", "/api/v1/payments/health"),
         ("GET", "/api/v1/payments/{id}"),
+        ("GET", "/api/v2/payments"),
+        ("GET", "/api/v2/payments/{id}"),
         ("POST", "/api/v1/payments"),
+        ("POST", "/api/v2/payments"),
     ]

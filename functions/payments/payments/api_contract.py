@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from hmskit.apidoc import Operation, health
 from hmskit.ids import ID_PATTERN
 from payments.models import MAX_AMOUNT, CreatePayment, ListQuery
+from payments.models_v2 import CreatePaymentV2
 
 BASE = "/api/v1/payments"
 DESCRIPTION = "Citizens pay fees; a payment belongs to the token's `sub` and only its owner sees it."
@@ -102,4 +103,75 @@ OPERATIONS = {
         errors={404: "No payment with this id belongs to the caller (another citizen's is 404 too)."},
     ),
     ("GET", f"{BASE}/health"): health("payments"),
+}
+
+
+# -- contract v2 (/api/v2/payments): an amount is a money object; v1 above is deprecated --------------
+
+
+class MoneyAmount(BaseModel):
+    """An amount with its currency (v2)."""
+
+    value: Money
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+
+
+class PaymentV2(BaseModel):
+    """A payment, as its owner sees it (v2)."""
+
+    id: Id
+    amount: MoneyAmount
+    purpose: str
+    status: Literal["captured"]
+    renewal_id: Id | None = Field(description="the passport renewal this payment is for, if any")
+    created_at: datetime
+
+
+class PaymentPageV2(BaseModel):
+    """The caller's payments, newest first (v2)."""
+
+    items: list[PaymentV2]
+    next_cursor: str | None = Field(
+        description="opaque; pass it as `cursor` for the next page; null on the last page"
+    )
+
+
+BASE_V2 = "/api/v2/payments"
+OPERATIONS |= {
+    ("POST", BASE_V2): Operation(
+        operation_id="createPaymentV2",
+        summary="Capture a payment (v2: the amount is a money object)",
+        description=(
+            "As `createPayment`, with `amount` a money object `{value, currency}`: `value` a decimal "
+            "string with no more places than the currency's minor unit, `currency` an ISO 4217 code "
+            "(required). With an `Idempotency-Key` a retry replays the first answer. Emits "
+            "`PaymentCaptured`."
+        ),
+        request=CreatePaymentV2,
+        examples={
+            "fee": {"amount": {"value": "12.50", "currency": "USD"}, "purpose": "passport renewal fee"}
+        },
+        status=201,
+        response=PaymentV2,
+        response_description="The payment is captured.",
+        location="the new payment: `/api/v2/payments/{id}`",
+        idempotent=True,
+        errors={422: "`amount.value` is not a decimal string, has too many places or is out of range."},
+    ),
+    ("GET", BASE_V2): Operation(
+        operation_id="listPaymentsV2",
+        summary="List the caller's payments (v2)",
+        description="Newest first, `limit` per page; follow `next_cursor` for the next page.",
+        query=ListQuery,
+        params={"limit": "payments per page", "cursor": "the `next_cursor` of the previous page"},
+        response=PaymentPageV2,
+        errors={400: "`limit` is not 1 to 100, or `cursor` is not one this window issued."},
+    ),
+    ("GET", f"{BASE_V2}/{{id}}"): Operation(
+        operation_id="getPaymentV2",
+        summary="Get one of the caller's payments (v2)",
+        params={"id": "the payment's id"},
+        response=PaymentV2,
+        errors={404: "No payment with this id belongs to the caller (another citizen's is 404 too)."},
+    ),
 }

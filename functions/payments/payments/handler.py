@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 # boto3's stack first, as documents' handler gets by name order: measured 25-40 ms less cold start
@@ -11,7 +12,7 @@ from hmskit.correlation import correlation_id_of
 from hmskit.http import WindowApp, json_response
 from hmskit.observability import entrypoint, metrics
 from hmskit.problems import BadRequestError, NotFoundError
-from payments import bootstrap, domain
+from payments import bootstrap, domain, v2
 
 BASE = "/api/v1/payments"
 
@@ -26,6 +27,32 @@ def create_payment() -> Any:
     from payments.models import CreatePayment  # pydantic (~50 ms): a GET never imports it
 
     request = app.json_body(CreatePayment)
+    body = request.model_dump(mode="json", exclude_none=True)
+    return _capture(BASE, request.amount, request.currency, request.purpose, request.renewal_id, body)
+
+
+@app.post(v2.BASE)
+def create_payment_v2() -> Any:
+    from payments.models_v2 import CreatePaymentV2  # pydantic (~50 ms): a GET never imports it
+
+    request = app.json_body(CreatePaymentV2)
+    body = request.model_dump(mode="json", exclude_none=True)
+    money = request.amount
+    return _capture(
+        v2.BASE, money.decimal(), money.currency, request.purpose, request.renewal_id, body, v2.public
+    )
+
+
+def _capture(
+    base: str,
+    amount: Any,
+    currency: str,
+    purpose: str,
+    renewal_id: str | None,
+    body: dict[str, Any],
+    render: Callable[[domain.Payment], dict[str, Any]] = domain.Payment.public,
+) -> Any:
+    """One payment per Idempotency-Key, whichever contract version asked for it."""
     deps: bootstrap.Deps = app.deps
     owner = app.principal().sub
 
@@ -53,18 +80,18 @@ def create_payment() -> Any:
         payment = domain.create_payment(
             deps.payments,
             owner=owner,
-            amount=request.amount,
-            currency=request.currency,
-            purpose=request.purpose,
+            amount=amount,
+            currency=currency,
+            purpose=purpose,
             new_id=deps.new_id,
             now_iso=deps.now_iso,
-            renewal_id=request.renewal_id,
+            renewal_id=renewal_id,
             announce=announce,
         )
         metrics().add_metric(name="PaymentCreated", unit="Count", value=1)
-        return json_response(201, payment.public(), {"Location": f"{BASE}/{payment.id}"})
+        return json_response(201, render(payment), {"Location": f"{base}/{payment.id}"})
 
-    return app.idempotent(request.model_dump(mode="json", exclude_none=True), create)
+    return app.idempotent(body, create)
 
 
 @app.get(f"{BASE}/{{id}}")
@@ -84,13 +111,33 @@ def list_payments() -> Any:
     return json_response(200, {"items": [p.public() for p in page.items], "next_cursor": page.cursor})
 
 
+@app.get(f"{v2.BASE}/{{id}}")
+def get_payment_v2(id: str) -> Any:
+    payment = domain.get_payment(app.deps.payments, owner=app.principal().sub, payment_id=id)
+    return json_response(200, v2.public(payment))
+
+
+@app.get(v2.BASE)
+def list_payments_v2() -> Any:
+    from payments.models import ListQuery
+
+    query = app.query(ListQuery)
+    page = domain.list_payments(
+        app.deps.payments, owner=app.principal().sub, limit=query.limit, cursor=query.cursor
+    )
+    return json_response(200, {"items": [v2.public(p) for p in page.items], "next_cursor": page.cursor})
+
+
 @app.get(f"{BASE}/health", rate_limited=False)
 def health() -> Any:
     return json_response(200, {"window": "payments", "status": "ok"})
 
 
 def handle(event: dict[str, Any], context: Any, deps: bootstrap.Deps) -> dict[str, Any]:
-    return app.handle(event, context, deps)
+    result = app.handle(event, context, deps)
+    if v2.is_v1(event):  # every v1 answer, errors included, says it is deprecated and what replaces it
+        result["headers"] = {**(result.get("headers") or {}), **v2.V1_DEPRECATION}
+    return result
 
 
 @entrypoint
