@@ -28,8 +28,8 @@ from test_template import (
 from hms.model import Platform, Window, load_platform
 from hms.template import render
 from hms.topology import Subscription
-from hmskit.consumer import event_kind
 from hmskit.contracts import CONTRACTS, json_schema
+from hmskit.entry import event_kind
 
 BUS = "EventBus"
 STACK_NAME = {"Fn::Sub": "${AWS::StackName}"}

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from hmskit.consumer import EventConsumer, InMemoryDeduplicator, UnroutableEventError, dispatch, event_kind
+from hmskit.consumer import EventConsumer, InMemoryDeduplicator, UnroutableEventError
 from hmskit.contracts import Event, PaymentCapturedV1, RenewalSubmittedV1, build
+from hmskit.entry import dispatch, event_kind
 from hmskit.outbox import EventPublisher, OutboxRelay, outbox_item
 
 # -- fakes -------------------------------------------------------------------------------------------

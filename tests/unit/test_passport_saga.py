@@ -1,6 +1,6 @@
 """The renewal saga: PaymentCaptured and DocumentUploaded(photo) move a renewal to ready_for_review.
 
-SQS batches go through the window's one entry point (``handle``: ``hmskit.consumer.dispatch``) into
+SQS batches go through the window's one entry point (``handle``: ``hmskit.entry.dispatch``) into
 the real ``EventConsumer`` with an ``InMemoryDeduplicator`` and the in-memory repository, whose
 ``outbox`` lists every event written with a state change.
 """

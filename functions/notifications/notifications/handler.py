@@ -1,6 +1,6 @@
 """Notifications handler: HTTP routes and bus events, each translated into domain calls.
 
-One Lambda entry point (``hmskit.consumer.dispatch``): API Gateway requests go to the routes, SQS
+One Lambda entry point (``hmskit.entry.dispatch``): API Gateway requests go to the routes, SQS
 batches from the window's subscription queues to the consumer. This window publishes nothing, so
 it has no outbox relay.
 """
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 # boto3's stack first (as payments): measured to cold-start faster than after Powertools.
 import hmskit.store  # noqa: F401  # isort: skip
-from hmskit.consumer import dispatch
+from hmskit.entry import dispatch
 from hmskit.http import WindowApp, json_response
 from hmskit.observability import entrypoint, logger, metrics
 from hmskit.problems import BadRequestError

@@ -1,6 +1,6 @@
 """Passport HTTP handler: parse, call one domain function, answer. Errors map in ONE place.
 
-One Lambda entry point for everything the window is invoked with (``hmskit.consumer.dispatch``):
+One Lambda entry point for everything the window is invoked with (``hmskit.entry.dispatch``):
 HTTP requests, SQS batches of the events it consumes (the renewal saga, ``passport.consumers``),
 its table stream (outbox relay) and the scheduled sweep (``relay_pending``).
 """
@@ -123,7 +123,7 @@ def health() -> Any:
 
 def handle(event: dict[str, Any], context: Any, deps: bootstrap.Deps) -> dict[str, Any]:
     """Any invocation with ``deps`` instead of the composition root's (tests, benchmarks)."""
-    from hmskit.consumer import dispatch
+    from hmskit.entry import dispatch
 
     return dispatch(
         event,

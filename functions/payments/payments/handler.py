@@ -143,7 +143,7 @@ def handle(event: dict[str, Any], context: Any, deps: bootstrap.Deps) -> dict[st
 @entrypoint
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """HTTP requests, and (in AWS) the table stream and the sweep that relay the outbox."""
-    from hmskit.consumer import dispatch
+    from hmskit.entry import dispatch
 
     deps = bootstrap.deps()
     return dispatch(event, context, http=lambda e, c: handle(e, c, deps), relay=deps.relay)
