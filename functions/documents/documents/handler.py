@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from documents import bootstrap, domain, forms
+from documents import bootstrap, domain, events, forms
 from hmskit.correlation import correlation_id_of
 from hmskit.http import WindowApp, json_response
 from hmskit.observability import entrypoint, metrics
@@ -47,27 +47,9 @@ def _answer(deps: bootstrap.Deps, doc: domain.Document) -> dict[str, object]:
 
 
 def _announcer(deps: bootstrap.Deps) -> domain.Announce:
-    """DocumentUploaded for a document that just became available (recorded in the same write)."""
-    correlation_id = correlation_id_of(app.event.raw_event)
-
-    def announce(doc: domain.Document) -> list[Any]:
-        if deps.outbox is None or doc.status != domain.AVAILABLE or doc.sha256 is None:
-            return []
-        from hmskit.contracts import DocumentUploadedV1
-
-        uploaded = DocumentUploadedV1(
-            document_id=doc.id,
-            owner=doc.owner,
-            content_type=doc.content_type,
-            size=doc.size,
-            sha256=doc.sha256,
-            kind=doc.kind,  # type: ignore[arg-type]  # the window's kinds are the contract's
-            renewal_id=doc.renewal_id,
-            uploaded_at=deps.now_iso(),  # type: ignore[arg-type]  # pydantic parses the ISO text
-        )
-        return [deps.outbox.event(uploaded, correlation_id=correlation_id)]
-
-    return announce
+    return events.uploaded(
+        deps.outbox, correlation_id=correlation_id_of(app.event.raw_event), now_iso=deps.now_iso
+    )
 
 
 @app.post(BASE)

@@ -12,7 +12,7 @@ from hmskit.correlation import correlation_id_of
 from hmskit.http import WindowApp, json_response
 from hmskit.observability import entrypoint, metrics
 from hmskit.problems import BadRequestError, NotFoundError
-from payments import bootstrap, domain, v2
+from payments import bootstrap, domain, events, v2
 
 BASE = "/api/v1/payments"
 
@@ -59,22 +59,7 @@ def _capture(
     email = app.principal().email
     correlation_id = correlation_id_of(app.event.raw_event)
 
-    def announce(payment: domain.Payment) -> list[Any]:
-        if deps.outbox is None:
-            return []
-        from hmskit.contracts import PaymentCapturedV1
-
-        captured = PaymentCapturedV1(
-            payment_id=payment.id,
-            owner=payment.owner,
-            amount=payment.money(),
-            currency=payment.currency,
-            purpose=payment.purpose,
-            renewal_id=payment.renewal_id,
-            email=email,
-            captured_at=payment.created_at,  # type: ignore[arg-type]  # pydantic parses the ISO text
-        )
-        return [deps.outbox.event(captured, correlation_id=correlation_id)]
+    announce = events.captured(deps.outbox, email=email, correlation_id=correlation_id)
 
     def create() -> Any:
         payment = domain.create_payment(
