@@ -75,6 +75,8 @@ def pay(stack: Stack, token: str) -> httpx.Response:
 
 def test_a_changed_rate_limit_is_in_force_and_restarts_that_window_only(live: Stack) -> None:
     before = pids(live)
+    v2 = live.root / "routes" / "payments-v2.yaml"  # a window's manifests give one rate limit
+    v2.write_text(v2.read_text().replace("limit: 30", "limit: 2"))
 
     edit(live, "payments.yaml", "limit: 30", "limit: 2")
 
