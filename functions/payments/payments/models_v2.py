@@ -4,21 +4,34 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
 from hmskit.currencies import MINOR_UNITS
 from hmskit.text import NONBLANK_LINE
-from payments.models import MAX_AMOUNT
+from payments.models import MAX_AMOUNT, amount_pattern
 
 _VALUE = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")
+
+
+def _per_currency(schema: dict[str, Any]) -> None:
+    """``value`` as its ``currency`` allows it (the document states the places and the maximum)."""
+    schema["anyOf"] = [
+        {
+            "properties": {
+                "currency": {"enum": sorted(c for c, p in MINOR_UNITS.items() if p == places)},
+                "value": {"pattern": amount_pattern(places)},
+            }
+        }
+        for places in sorted(set(MINOR_UNITS.values()))
+    ]
 
 
 class MoneyIn(BaseModel):
     """An amount and its currency, as one value."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_per_currency)
 
     value: Annotated[
         str,
