@@ -14,7 +14,11 @@ Where the local gateway deliberately differs from AWS, to make local failures ea
   requests now (starting, restarting) 503 with ``Retry-After``.
 * A method that only other routes on the same path accept answers 405 with ``Allow`` (AWS: 404).
 * ``GET /.well-known/jwks.json`` publishes the dev issuer's keys and ``GET /_hms/health`` reports the
-  runtime to loopback clients only.
+  runtime to loopback clients only; the rest of ``/_hms/`` is the developer console
+  (``hms.local.console``, loopback only too).
+* Every answer carries ``x-correlation-id``: the client's valid ``X-Correlation-Id``, else the request
+  id (``hmskit.correlation``; the window derives the same one from the event). ``on_request`` is told
+  about each request once it is answered (the trace recorder).
 
 Verified tokens are cached by token string until their ``exp`` (a bounded LRU): verification is a
 pure function of the token and the issuer's key, and it is the most expensive step of a request. The
@@ -46,6 +50,7 @@ from hms.apigw import build_v1_event, build_v2_event, jwt_claims, parse_response
 from hms.local.invoker import Invoker
 from hms.local.routing import RouteTable
 from hms.local.throttle import RouteThrottle
+from hmskit.correlation import choose as choose_correlation_id
 from hmskit.problems import (
     PROBLEM_CONTENT_TYPE,
     BadGatewayError,
@@ -204,6 +209,8 @@ class Gateway:
         token_cache_size: int = TOKEN_CACHE_SIZE,
         timeout_grace: float = TIMEOUT_GRACE_SECONDS,
         site: Site | None = None,
+        on_request: Callable[..., None] | None = None,
+        console: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
     ) -> None:
         self._routes = routes_provider
         self._invoker = invoker
@@ -218,6 +225,8 @@ class Gateway:
         self._token_cache_size = token_cache_size
         self._grace = timeout_grace
         self._site = site
+        self.on_request = on_request  # settable: the console turns recording on and off
+        self._console = console
         self._throttle = RouteThrottle()  # the manifests' throttle (API Gateway route throttling)
 
     # -- ASGI entry point --------------------------------------------------------------------------
@@ -237,10 +246,19 @@ class Gateway:
                 path = path.partition("?")[0]
         else:
             path = scope["path"]
+        if path[:6] == "/_hms/" and path != HEALTH_PATH and self._console is not None:
+            await self._console(scope, receive, send)  # loopback only: the console checks the client
+            return
+        correlation_id = request_id
+        for name, value in scope["headers"]:
+            if name == b"x-correlation-id":
+                correlation_id = choose_correlation_id(value.decode("latin-1"), request_id)
+                break
         try:
             response = await self._handle(scope, receive, method, path, request_id)
         except _Disconnected:
-            self._access(method, path, 499, None, started, request_id)
+            self._access(method, path, 499, None, started, request_id, correlation_id)
+            self._record(scope, method, path, 499, None, started, request_id, correlation_id)
             return
         except Exception:
             logger.exception("gateway error on %s %s (request %s)", method, path, request_id)
@@ -255,15 +273,54 @@ class Gateway:
             headers.append((b"content-length", str(len(response.body)).encode("ascii")))
         headers.append((b"apigw-requestid", rid))
         headers.append((b"x-request-id", rid))
+        headers.append(
+            (b"x-correlation-id", rid if correlation_id is request_id else correlation_id.encode())
+        )
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
-        self._access(method, path, response.status, response.window, started, request_id)
+        self._access(method, path, response.status, response.window, started, request_id, correlation_id)
+        self._record(
+            scope, method, path, response.status, response.window, started, request_id, correlation_id
+        )
 
     def _access(
-        self, method: str, path: str, status: int, window: str | None, started: float, request_id: str
+        self,
+        method: str,
+        path: str,
+        status: int,
+        window: str | None,
+        started: float,
+        request_id: str,
+        correlation_id: str,
     ) -> None:
         ms = (time.perf_counter() - started) * 1000.0
-        self._log(f"{method} {path} {status} {window or '-'} {ms:.2f}ms {request_id}")
+        cid = "" if correlation_id is request_id else f" cid={correlation_id}"
+        self._log(f"{method} {path} {status} {window or '-'} {ms:.2f}ms {request_id}{cid}")
+
+    def _record(
+        self,
+        scope: Scope,
+        method: str,
+        path: str,
+        status: int,
+        window: str | None,
+        started: float,
+        request_id: str,
+        correlation_id: str,
+    ) -> None:
+        if self.on_request is None:
+            return
+        self.on_request(
+            correlation_id=correlation_id,
+            request_id=request_id,
+            method=method,
+            path=path,
+            route=scope.get("hms.route"),
+            window=window,
+            sub=scope.get("hms.sub"),
+            status=status,
+            ms=(time.perf_counter() - started) * 1000.0,
+        )
 
     # -- one request -------------------------------------------------------------------------------
     async def _handle(self, scope: Scope, receive: Receive, method: str, path: str, rid: str) -> _Response:
@@ -294,6 +351,7 @@ class Gateway:
                 )
             return _problem(NotFoundError(f"no route for {method} {path}", slug="no-route"), path, rid)
         window, route = match.window, match.route
+        scope["hms.route"] = route.key  # for the trace recorder (Gateway._record)
         wait = self._throttle.retry_after(window, route)
         if wait is not None:
             await self._drain(receive)
@@ -334,6 +392,7 @@ class Gateway:
             if denied is not None:
                 denied.window = window.name
                 return denied
+            scope["hms.sub"] = claims.get("sub") if claims is not None else None
 
         body = await self._read_body(receive)
         if body is None:

@@ -208,6 +208,7 @@ def startup_table(
     urls.add_row("portal", f"{opts.base_url}/ (sign in as a test citizen; build it with make web)")
     urls.add_row("JWKS", f"{opts.base_url}/.well-known/jwks.json")
     urls.add_row("health", f"{opts.base_url}/_hms/health")
+    urls.add_row("console", f"{opts.base_url}/_hms/ (traces, logs, events, DLQs, emails, metrics, API docs)")
     urls.add_row("AWS endpoint", f"{endpoint} ({f'embedded {opts.emulator}' if embedded else 'external'})")
     if provisioned is not None:
         if provisioned.event_bus is not None:
@@ -277,6 +278,13 @@ async def run(
             ) from exc
 
     stop = stop or asyncio.Event()
+    # every line of the stack is kept (bounded) for `hms logs` and the console; traces per request
+    from hms.local.logbuffer import LogBuffer
+    from hms.local.traces import PumpObserver, TraceRecorder
+
+    recorder = TraceRecorder()
+    logs = LogBuffer(on_record=recorder.from_log)
+    log = logs.tee(log)
     emulator = None
     pool = None
     pump: EventPump | None = None
@@ -348,6 +356,7 @@ async def run(
             dynamodb=clients.client("dynamodb"),
             events=clients.client("events"),
             log=log,
+            on_published=recorder.published,
         )
         invoker = RelayingInvoker(pool, relay.kick)
         pump = EventPump(
@@ -359,6 +368,7 @@ async def run(
             concurrency_of=lambda binding: pollers[binding.name],
             visibility_timeout=provisioned.visibility_timeout,
             log=log,
+            observer=PumpObserver(recorder, clients.client("sqs"), log=log),
         )
         await relay.start()
         await pump.start()
@@ -414,6 +424,26 @@ async def run(
             }
 
         site = LocalSite.for_platform(opts.root, issuer, platform)  # the portal and the dev sign-in
+        from hms.local.console import Console as DevConsole
+        from hms.local.console import Runtime
+
+        def set_recording(enabled: bool) -> None:  # off: the gateway does not even call the recorder
+            gateway.on_request = recorder.request if enabled else None
+
+        dev_console = DevConsole(
+            Runtime(
+                root=opts.root,
+                recorder=recorder,
+                logs=logs,
+                platform=lambda: holder.platform,
+                pool=pool,
+                pump=pump,
+                event_bus=provisioned.event_bus,
+                aws=clients.client,
+                endpoint=endpoint,
+                set_recording=set_recording,
+            )
+        )
         gateway = Gateway(
             lambda: holder.table,
             invoker,
@@ -422,6 +452,8 @@ async def run(
             health_provider=health,
             jwks_provider=issuer.jwks,
             site=site,
+            on_request=recorder.request,
+            console=dev_console,
         )
         # --host is the user's explicit choice (default 127.0.0.1), so a non-loopback one is allowed
         server = serve(
