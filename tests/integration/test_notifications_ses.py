@@ -22,12 +22,13 @@ from helpers import body_of, both_emulators, http_event
 from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.contracts import Event, EventData, PaymentCapturedV1, RenewalSubmittedV1, build
+from hmskit.ids import id_floor as notification_id_floor
 from hmskit.settings import WindowSettings
 from hmskit.store import ConditionFailedError, StoreError, TableStore
 from notifications import bootstrap
 from notifications.adapters import DynamoNotificationRepository
 from notifications.bootstrap import Deps
-from notifications.domain import ADDRESS_GRACE_SECONDS, Notification, notification_id, notification_id_floor
+from notifications.domain import ADDRESS_GRACE_SECONDS, Notification, notification_id
 from notifications.handler import handle
 
 pytestmark = [pytest.mark.integration, both_emulators]
