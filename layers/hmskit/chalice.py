@@ -1,53 +1,32 @@
-"""A Chalice app with the platform's concerns: what ``hmskit.http.WindowApp`` gives Powertools windows.
+"""A window's HTTP front on Chalice (payload 1.0): ``hmskit.webcore`` around Chalice's routing.
 
-Chalice (API Gateway payload 1.0) routes on ``requestContext.resourcePath`` + ``httpMethod`` and
-answers its own errors with ``{"Code": ..., "Message": ...}`` bodies. ``ChaliceWindow`` keeps
-Chalice's routing and adds, around it:
+Chalice routes on ``requestContext.resourcePath`` + ``httpMethod`` and answers its own errors with
+``{"Code": ..., "Message": ...}`` bodies. ``ChaliceWindow`` keeps its routing and adds one ``http``
+middleware, which sees every request, matched or not, under ``hmskit.observability.entrypoint``:
 
-- one ``http`` middleware. Chalice runs it around its whole routing step, so it sees every request,
-  matched or not. It runs under ``hmskit.observability.entrypoint`` (Powertools Logger with the
-  request id as correlation id, metrics flushed per invocation) and
-  - answers an unknown route 404 and a known path with another method 405 (with ``Allow``) before
-    Chalice looks: for an unknown resource path Chalice would answer 405 with an empty ``Allow``
-    (and add the path to ``app.routes``, which the drift test reads);
-  - counts the per-principal rate limit on rate-limited routes: past the limit 429 with
-    ``Retry-After``; every answer of such a route carries ``X-RateLimit-*``; a failing counter 503;
-  - turns any Chalice error answer that still gets through into problem+json;
-- every view wrapped, so that whatever it raises becomes problem+json in ONE place
-  (``_problem_for``) before Chalice's own error handler could see it;
-- per-request accessors for views: ``event``, ``deps``, ``principal()``, ``header()``,
-  ``json_body(model)`` (415, 413, 400 malformed, 422 naming every field).
+- it answers an unknown route 404 and a known path with another method 405 before Chalice looks
+  (Chalice would answer 405 with an empty ``Allow``, and add the path to ``app.routes``);
+- it counts the rate limit of rate-limited routes;
+- it turns any Chalice error answer that still gets through into problem+json.
 
-Identity is read only from the verified authorizer context, by ``hmskit.auth`` (which reads the
-flat form AWS gives payload 1.0 integrations as well as payload 2.0's ``authorizer.jwt``).
-
-Any Chalice window uses it (eligibility does); Chalice itself is packaged with such a window
-(its requirements.txt), not in the platform layer.
+Every view is wrapped, so whatever it raises becomes problem+json before Chalice's own error handler
+sees it. Chalice is packaged with a window that uses it (its requirements.txt), not in the layer.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
-import json
-import re
-import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice.app import Chalice, Request, Response
 
 from hmskit import jsonbody
-from hmskit.auth import AuthError, Principal, principal_from_event, rate_limit_key
 from hmskit.observability import entrypoint, logger
 from hmskit.problems import (
     PROBLEM_CONTENT_TYPE,
     BadRequestError,
     InternalError,
-    MalformedJSONError,
     MethodNotAllowedError,
     NotFoundError,
     PayloadTooLargeError,
@@ -56,18 +35,18 @@ from hmskit.problems import (
     TooManyRequestsError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
-    validation_problem,
 )
-from hmskit.ratelimit import FixedWindowRateLimiter, RateLimitError
-from hmskit.settings import WindowSettings
+from hmskit.webcore import CoreDeps, ErrorMap, RouteSpec, WindowCore, dumps
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-# pydantic is imported by the routes that parse a body, never here (a health check skips it).
 M = TypeVar("M", bound="BaseModel")
 View = Callable[..., Response]
 GetResponse = Callable[[Request | None], Response]
+ChaliceDeps = CoreDeps
+
+__all__ = ["ChaliceDeps", "ChaliceWindow", "json_response", "problem_response"]
 
 # Chalice's own error answers, by status, as the platform's problems.
 _CHALICE_ERRORS: dict[int, type[Problem]] = {
@@ -83,40 +62,8 @@ _CHALICE_ERRORS: dict[int, type[Problem]] = {
 }
 
 
-class ChaliceDeps(Protocol):
-    """What ``ChaliceWindow`` needs from a window's composition root."""
-
-    @property
-    def settings(self) -> WindowSettings: ...
-
-    @property
-    def rate_limiter(self) -> FixedWindowRateLimiter | None: ...
-
-
-@dataclass(frozen=True)
-class RouteSpec:
-    method: str
-    path: str  # API Gateway (and Chalice) syntax: /api/v1/x/{id}
-    rate_limited: bool
-    pattern: re.Pattern[str]
-
-
-def _pattern(path: str) -> re.Pattern[str]:
-    regex = re.sub(r"\\\{[^/]+?\\\+\\\}", r".+", re.escape(path))
-    regex = re.sub(r"\\\{[^/]+?\\\}", r"[^/]+", regex)
-    return re.compile(f"^{regex}$")
-
-
-def _default(obj: Any) -> Any:
-    if isinstance(obj, Decimal):
-        return str(obj)
-    if isinstance(obj, (datetime, date)):
-        return obj.isoformat()
-    raise TypeError(f"cannot serialise {type(obj).__name__}")
-
-
 def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
-    text = body if isinstance(body, str) else json.dumps(body, default=_default, separators=(",", ":"))
+    text = body if isinstance(body, str) else dumps(body)
     return Response(
         body=text, status_code=status, headers={"Content-Type": "application/json", **(headers or {})}
     )
@@ -130,52 +77,39 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
     )
 
 
-class ChaliceWindow:
+class ChaliceWindow(WindowCore):
     """Registers a Chalice app's routes and wraps them with the platform's concerns.
 
-    ``deps`` is the composition root's factory (called on the first request that needs deps; cache
-    it there); ``errors`` maps a domain error class to a function building its ``Problem``.
+    ``deps`` is the composition root's factory, called on the first request that needs deps (cache
+    it there).
     """
 
     def __init__(
-        self,
-        app: Chalice,
-        *,
-        deps: Callable[[], ChaliceDeps],
-        errors: Mapping[type[Exception], Callable[[Any], Problem]] | None = None,
+        self, app: Chalice, *, deps: Callable[[], ChaliceDeps], errors: ErrorMap | None = None
     ) -> None:
+        super().__init__(app.app_name, errors)
         self.app = app
         self._deps_factory = deps
-        self._errors = dict(errors or {})
-        self._routes: dict[tuple[str, str], RouteSpec] = {}
         self._injected: ChaliceDeps | None = None
         self._next: GetResponse | None = None
         app.register_middleware(self._middleware, "http")
 
     # -- routes -----------------------------------------------------------------------------------
-    def route(self, path: str, *, method: str, rate_limited: bool = True) -> Callable[[View], View]:
-        method = method.upper()
+    def route(
+        self, path: str, *, method: str, rate_limited: bool = True, idempotent: bool | None = None
+    ) -> Callable[[View], View]:
+        return self._declare(method, path, rate_limited=rate_limited, idempotent=idempotent)
 
-        def register(fn: View) -> View:
-            @functools.wraps(fn)
-            def view(**params: Any) -> Response:
-                try:
-                    return fn(**params)
-                except Exception as exc:
-                    return self._problem_answer(exc, self.event)
+    def _register(self, spec: RouteSpec, view: View) -> None:
+        @functools.wraps(view)
+        def answer(**params: Any) -> Response:
+            try:
+                return view(**params)
+            except Exception as exc:
+                return self._problem_answer(exc, self.event)
 
-            # content_types */*: the body's type is checked by json_body (415 problem+json)
-            self.app.route(path, methods=[method], content_types=["*/*"])(view)
-            self._routes[(method, path)] = RouteSpec(method, path, rate_limited, _pattern(path))
-            return fn
-
-        return register
-
-    def get(self, path: str, **kw: Any) -> Callable[[View], View]:
-        return self.route(path, method="GET", **kw)
-
-    def post(self, path: str, **kw: Any) -> Callable[[View], View]:
-        return self.route(path, method="POST", **kw)
+        # content_types */*: the body's type is checked by json_body (415 problem+json)
+        self.app.route(spec.path, methods=[spec.method], content_types=["*/*"])(answer)
 
     # -- per-request accessors --------------------------------------------------------------------
     @property
@@ -192,57 +126,20 @@ class ChaliceWindow:
         return event
 
     @property
+    def raw_event(self) -> Mapping[str, Any]:
+        return self.event
+
+    @property
     def deps(self) -> Any:
         return self._injected if self._injected is not None else self._deps_factory()
-
-    def principal(self) -> Principal:
-        """The caller, from ``requestContext.authorizer.jwt`` only; 401 without one."""
-        try:
-            return principal_from_event(self.event)
-        except AuthError as exc:
-            raise UnauthorizedError(str(exc)) from exc
 
     def header(self, name: str) -> str | None:
         value = self.request.headers.get(name)
         return None if value is None else str(value)
 
-    def body_bytes(self) -> bytes:
-        """The raw request body (base64 decoded when API Gateway encoded it), size-checked: 413."""
-        event = self.event
-        raw = event.get("body") or ""
-        limit: int = self.deps.settings.max_body_bytes
-        if event.get("isBase64Encoded"):
-            if len(raw) > (limit * 4) // 3 + 4:
-                raise PayloadTooLargeError(f"request body exceeds {limit} bytes")
-            data = base64.b64decode(raw)
-        else:
-            data = raw.encode() if isinstance(raw, str) else bytes(raw)
-        if len(data) > limit:
-            raise PayloadTooLargeError(f"request body is {len(data)} bytes; the limit is {limit}")
-        return data
-
     def json_body(self, model: type[M]) -> M:
-        """The body validated as ``model`` from its JSON text: 415, 413, 400 (malformed), 422.
-
-        Validated from the text (``model_validate_json``) so a strict model reads JSON as JSON:
-        ISO date strings are dates, and nothing is coerced.
-        """
-        ctype = self.header("content-type")
-        if not jsonbody.is_json_request(ctype, self.body_bytes):
-            got = jsonbody.media_type(ctype) or "none"
-            raise UnsupportedMediaTypeError(f"expected Content-Type application/json, got {got}")
-        data = self.body_bytes()
-        jsonbody.check_depth(data)  # 400 past the platform's bound, as every window answers
-        from pydantic import ValidationError  # already loaded: ``model`` is a pydantic model
-
-        try:
-            return model.model_validate_json(data)
-        except ValidationError as exc:
-            errors = exc.errors()
-            malformed = next((e for e in errors if e.get("type") == "json_invalid"), None)
-            if malformed is not None:
-                raise MalformedJSONError(f"request body is not valid JSON: {malformed['msg']}") from exc
-            raise validation_problem(errors) from exc
+        """The body validated as ``model`` from its JSON text: 415, 413, 400 (malformed), 422."""
+        return jsonbody.validate_text(model, self.json_bytes())
 
     # -- entry ------------------------------------------------------------------------------------
     def handle(self, event: dict[str, Any], context: Any, deps: ChaliceDeps) -> dict[str, Any]:
@@ -284,69 +181,19 @@ class ChaliceWindow:
     def _dispatch(self, event: dict[str, Any]) -> Response:
         ctx = event.get("requestContext") or {}
         method = str(ctx.get("httpMethod") or event.get("httpMethod") or "").upper()
-        spec = self._routes.get((method, str(ctx.get("resourcePath"))))
+        resource = str(ctx.get("resourcePath") or "")
+        spec = self._spec(method, resource)
         if spec is None:
-            raise self._no_route(method, event)
-        counted = self._count(event) if spec.rate_limited else {}
+            raise self.no_route(method, str(event.get("path") or ""), resource)
+        counted = self.count(spec)
         if self._next is None:
             raise RuntimeError("_dispatch runs only inside the middleware")
         response = self._from_chalice_error(self._next(self.app.current_request), event)
         response.headers.update(counted)
         return response
 
-    def _count(self, event: dict[str, Any]) -> dict[str, str]:
-        """Count the request against its principal's budget; the X-RateLimit-* headers, or 429."""
-        limiter: FixedWindowRateLimiter | None = self.deps.rate_limiter
-        if limiter is None:
-            return {}
-        decision = limiter.hit(rate_limit_key(event))
-        if not decision.allowed:
-            raise TooManyRequestsError(
-                f"rate limit of {decision.limit} requests per {limiter.rule.window} s reached; "
-                f"retry after {decision.reset_after} s",
-                headers=decision.headers(),
-                limit=decision.limit,
-                window=limiter.rule.window,
-            )
-        return decision.headers()
-
-    # -- the one place errors become HTTP ----------------------------------------------------------
     def _problem_answer(self, exc: Exception, event: Mapping[str, Any]) -> Response:
-        return problem_response(self._problem_for(exc), event.get("path"))
-
-    def _problem_for(self, exc: Exception) -> Problem:
-        if isinstance(exc, Problem):
-            return exc
-        for klass in type(exc).__mro__:
-            mapped = self._errors.get(klass)
-            if mapped is not None:
-                return mapped(exc)
-        pydantic = sys.modules.get("pydantic")
-        if pydantic is not None and isinstance(exc, pydantic.ValidationError):
-            return validation_problem(exc.errors())
-        if isinstance(exc, AuthError):
-            return UnauthorizedError(str(exc))
-        store = sys.modules.get("hmskit.store")  # loaded whenever a table was used
-        if isinstance(exc, RateLimitError) or (store is not None and isinstance(exc, store.StoreError)):
-            logger().exception("storage unavailable")
-            return ServiceUnavailableError(
-                "storage is unavailable; retry shortly", slug="storage-unavailable"
-            )
-        logger().exception("unhandled error")
-        return InternalError("an unexpected error occurred; it has been logged")
-
-    def _no_route(self, method: str, event: Mapping[str, Any]) -> Problem:
-        path = str(event.get("path") or "")
-        resource = str((event.get("requestContext") or {}).get("resourcePath") or "")
-        allowed = sorted(
-            {s.method for s in self._routes.values() if s.path == resource or s.pattern.match(path)}
-        )
-        if allowed and method not in allowed:
-            return MethodNotAllowedError(
-                f"{method} is not allowed on {path}; allowed: {', '.join(allowed)}",
-                headers={"Allow": ", ".join(allowed)},
-            )
-        return NotFoundError(f"no route for {method} {path}", slug="no-route")
+        return problem_response(self.problem_for(exc), event.get("path"))
 
     def _from_chalice_error(self, response: Response, event: Mapping[str, Any]) -> Response:
         """Chalice's own error answer (``{"Code", "Message"}``), if any, as problem+json."""

@@ -1,89 +1,38 @@
-"""A window's HTTP front: the Powertools resolver wired with the platform's concerns.
+"""A window's HTTP front on Powertools (payload 2.0): ``hmskit.webcore`` wired into the resolver.
 
-``WindowApp`` registers routes (API Gateway path syntax, ``{id}``), keeps the route table the drift
-test compares with the manifest, maps every error to problem+json in ONE place, applies the
-per-principal rate limit, and parses JSON bodies with pydantic (numbers as ``Decimal``).
-
-Why not ``APIGatewayHttpResolver(enable_validation=True)``: measured here it adds ~90 ms to every
-cold start (its OpenAPI machinery), a third of the floor. Parsing the body with the route's pydantic
-model directly gives the same 422s for a fraction of that.
+Not ``APIGatewayHttpResolver(enable_validation=True)``: measured here it adds ~90 ms to every cold
+start (its OpenAPI machinery); parsing the body with the route's pydantic model gives the same 422s.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import re
-import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as _RouteNotFound
 
 from hmskit import jsonbody
-from hmskit.auth import AuthError, Principal, principal_from_event, rate_limit_key
 from hmskit.idempotency import HEADER as IDEMPOTENCY_HEADER
 from hmskit.idempotency import Idempotency
-from hmskit.problems import (
-    PROBLEM_CONTENT_TYPE,
-    BadRequestError,
-    InternalError,
-    MethodNotAllowedError,
-    NotFoundError,
-    PayloadTooLargeError,
-    Problem,
-    ServiceUnavailableError,
-    TooManyRequestsError,
-    UnauthorizedError,
-    UnsupportedMediaTypeError,
-    validation_problem,
-)
-from hmskit.ratelimit import FixedWindowRateLimiter, RateLimitError
-from hmskit.settings import WindowSettings
-from hmskit.store import StoreError
+from hmskit.problems import PROBLEM_CONTENT_TYPE, BadRequestError, Problem
+from hmskit.webcore import CoreDeps, ErrorMap, RouteSpec, WindowCore, dumps
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-# pydantic is imported by the request models that need it, never here: a route that parses no body
-# (a GET) then skips its ~50 ms import. A pydantic object can only exist once pydantic is loaded, so
-# the checks below look it up in sys.modules instead of importing it.
 M = TypeVar("M", bound="BaseModel")
 RouteFn = Callable[..., Any]
 
+__all__ = ["WindowApp", "WindowDeps", "dumps", "json_response", "problem_response"]
 
-class WindowDeps(Protocol):
+
+class WindowDeps(CoreDeps, Protocol):
     """What ``WindowApp`` needs from a window's composition root."""
 
     @property
-    def settings(self) -> WindowSettings: ...
-
-    @property
-    def rate_limiter(self) -> FixedWindowRateLimiter | None: ...
-
-    @property
     def idempotency(self) -> Idempotency: ...
-
-
-def _default(obj: Any) -> Any:
-    if isinstance(obj, Decimal):
-        return str(obj)
-    if isinstance(obj, (datetime, date)):
-        return obj.isoformat()
-    pydantic = sys.modules.get("pydantic")
-    if pydantic is not None and isinstance(obj, pydantic.BaseModel):
-        return obj.model_dump(mode="json")
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__}")
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, default=_default, separators=(",", ":"))
 
 
 def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response[str]:
@@ -104,31 +53,10 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response[
     )
 
 
-@dataclass(frozen=True)
-class RouteSpec:
-    method: str
-    path: str  # API Gateway syntax: /api/v1/payments/{id}
-    rate_limited: bool
-    pattern: re.Pattern[str]
-
-
-def _pattern(path: str) -> re.Pattern[str]:
-    regex = re.sub(r"\\\{[^/]+?\\\+\\\}", r".+", re.escape(path))
-    regex = re.sub(r"\\\{[^/]+?\\\}", r"[^/]+", regex)
-    return re.compile(f"^{regex}$")
-
-
-class WindowApp:
-    def __init__(
-        self,
-        window: str,
-        *,
-        errors: Mapping[type[Exception], type[Problem]] | None = None,
-    ) -> None:
-        self.window = window
+class WindowApp(WindowCore):
+    def __init__(self, window: str, *, errors: ErrorMap | None = None) -> None:
+        super().__init__(window, errors)
         self.resolver = APIGatewayHttpResolver(serializer=dumps)
-        self._errors = dict(errors or {})
-        self._routes: dict[tuple[str, str], RouteSpec] = {}
         self._by_powertools_path: dict[tuple[str, str], RouteSpec] = {}
         self.resolver.exception_handler(Exception)(self._on_error)
 
@@ -142,28 +70,19 @@ class WindowApp:
         self.resolver.use(middlewares=[rate_limit])
 
     # -- routes -----------------------------------------------------------------------------------
-    def route(self, method: str, path: str, *, rate_limited: bool = True) -> Callable[[RouteFn], RouteFn]:
-        method = method.upper()
-        powertools_path = re.sub(r"\{([^}+]+)\+?\}", r"<\1>", path)
+    def route(
+        self, method: str, path: str, *, rate_limited: bool = True, idempotent: bool | None = None
+    ) -> Callable[[RouteFn], RouteFn]:
+        return self._declare(method, path, rate_limited=rate_limited, idempotent=idempotent)
 
-        def register(fn: RouteFn) -> RouteFn:
-            spec = RouteSpec(method, path, rate_limited, _pattern(path))
-            self._routes[(method, path)] = spec
-            self._by_powertools_path[(method, powertools_path)] = spec
-            self.resolver.route(powertools_path, method)(fn)
-            return fn
+    def _register(self, spec: RouteSpec, view: RouteFn) -> None:
+        powertools_path = re.sub(r"\{([^}+]+)\+?\}", r"<\1>", spec.path)
+        self._by_powertools_path[(spec.method, powertools_path)] = spec
+        self.resolver.route(powertools_path, spec.method)(view)
 
-        return register
-
-    def get(self, path: str, **kw: Any) -> Callable[[RouteFn], RouteFn]:
-        return self.route("GET", path, **kw)
-
-    def post(self, path: str, **kw: Any) -> Callable[[RouteFn], RouteFn]:
-        return self.route("POST", path, **kw)
-
-    def route_table(self) -> list[tuple[str, str]]:
-        """Every (method, path) this window serves, for the manifest drift test."""
-        return sorted(self._routes)
+    def _current_spec(self) -> RouteSpec | None:
+        route = self.resolver.context.get("_route")
+        return self._by_powertools_path.get((route.method, route.path)) if route is not None else None
 
     # -- per-request accessors --------------------------------------------------------------------
     @property
@@ -171,14 +90,13 @@ class WindowApp:
         return self.resolver.current_event
 
     @property
+    def raw_event(self) -> Mapping[str, Any]:
+        raw: Mapping[str, Any] = self.event.raw_event
+        return raw
+
+    @property
     def deps(self) -> Any:
         return self.resolver.context["deps"]
-
-    def principal(self) -> Principal:
-        try:
-            return principal_from_event(self.event.raw_event)
-        except AuthError as exc:
-            raise UnauthorizedError(str(exc)) from exc
 
     def header(self, name: str) -> str | None:
         headers = self.event.headers or {}
@@ -189,33 +107,9 @@ class WindowApp:
                     return str(val)
         return value
 
-    def body_bytes(self) -> bytes:
-        """The raw request body (base64 decoded when API Gateway encoded it), size-checked."""
-        raw = self.event.raw_event.get("body") or ""
-        limit: int = self.deps.settings.max_body_bytes
-        if self.event.raw_event.get("isBase64Encoded"):
-            if len(raw) > (limit * 4) // 3 + 4:
-                raise PayloadTooLargeError(f"request body exceeds {limit} bytes")
-            data = base64.b64decode(raw)
-        else:
-            data = raw.encode() if isinstance(raw, str) else bytes(raw)
-        if len(data) > limit:
-            raise PayloadTooLargeError(f"request body is {len(data)} bytes; the limit is {limit}")
-        return data
-
     def json_body(self, model: type[M]) -> M:
         """Parse the body as ``model``: 415, 413, 400 (malformed, or nested too deep) or 422 (invalid)."""
-        ctype = self.header("content-type")
-        if not jsonbody.is_json_request(ctype, self.body_bytes):
-            got = jsonbody.media_type(ctype) or "none"
-            raise UnsupportedMediaTypeError(f"expected Content-Type application/json, got {got}")
-        parsed = jsonbody.loads(self.body_bytes())  # 400 when malformed or nested too deep
-        from pydantic import ValidationError  # already loaded: ``model`` is a pydantic model
-
-        try:
-            return model.model_validate(parsed)
-        except ValidationError as exc:
-            raise validation_problem(exc.errors()) from exc
+        return jsonbody.validate(model, self.json_bytes())
 
     def query(self, model: type[M]) -> M:
         """Parse the query string as ``model``; 400 naming the first bad parameter otherwise."""
@@ -229,8 +123,7 @@ class WindowApp:
 
     def idempotent(self, body: Any, compute: Callable[[], Response[str]]) -> Response[str]:
         """Run a POST once per Idempotency-Key (header optional); a retry replays the answer."""
-        route = self.resolver.context.get("_route")
-        spec = self._by_powertools_path.get((route.method, route.path)) if route is not None else None
+        spec = self._current_spec()
         route_key = f"{self.event.http_method} {spec.path if spec else self.event.path}"
 
         def stored() -> dict[str, Any]:
@@ -261,65 +154,18 @@ class WindowApp:
         finally:
             self.resolver.clear_context()  # type: ignore[no-untyped-call]
 
-    # -- the one place errors become HTTP ----------------------------------------------------------
-    def _problem_for(self, exc: Exception) -> Problem:
-        if isinstance(exc, Problem):
-            return exc
-        for klass in type(exc).__mro__:
-            mapped = self._errors.get(klass)
-            if mapped is not None:
-                return mapped(str(exc))
-        if isinstance(exc, _RouteNotFound):
-            return self._not_found()
-        pydantic = sys.modules.get("pydantic")
-        if pydantic is not None and isinstance(exc, pydantic.ValidationError):
-            return validation_problem(exc.errors())
-        if isinstance(exc, AuthError):
-            return UnauthorizedError(str(exc))
-        if isinstance(exc, (StoreError, RateLimitError)):
-            from hmskit.observability import logger
-
-            logger().exception("storage unavailable")
-            return ServiceUnavailableError(
-                "storage is unavailable; retry shortly", slug="storage-unavailable"
-            )
-        from hmskit.observability import logger
-
-        logger().exception("unhandled error")
-        return InternalError("an unexpected error occurred; it has been logged")
-
-    def _not_found(self) -> Problem:
-        method = self.event.http_method.upper()
-        path = self.event.path
-        allowed = sorted(s.method for s in self._routes.values() if s.pattern.match(path))
-        if allowed and method not in allowed:
-            return MethodNotAllowedError(
-                f"{method} is not allowed on {path}; allowed: {', '.join(allowed)}",
-                headers={"Allow": ", ".join(allowed)},
-            )
-        return NotFoundError(f"no route for {method} {path}", slug="no-route")
-
     def _on_error(self, exc: Exception) -> Response[str]:
-        return problem_response(self._problem_for(exc), self.event.path)
+        path = self.event.path
+        if isinstance(exc, _RouteNotFound):
+            problem = self.no_route(self.event.http_method.upper(), path)
+        else:
+            problem = self.problem_for(exc)
+        return problem_response(problem, path)
 
-    # -- middleware --------------------------------------------------------------------------------
     def _rate_limit(
         self, app: APIGatewayHttpResolver, next_middleware: Callable[..., Response[Any]]
     ) -> Response[Any]:
-        route = app.context.get("_route")
-        spec = self._by_powertools_path.get((route.method, route.path)) if route is not None else None
-        limiter = self.deps.rate_limiter
-        if limiter is None or spec is None or not spec.rate_limited:
-            return next_middleware(app)
-        decision = limiter.hit(rate_limit_key(self.event.raw_event))
-        if not decision.allowed:
-            raise TooManyRequestsError(
-                f"rate limit of {decision.limit} requests per {limiter.rule.window} s reached; "
-                f"retry after {decision.reset_after} s",
-                headers=decision.headers(),
-                limit=decision.limit,
-                window=limiter.rule.window,
-            )
+        counted = self.count(self._current_spec())
         response = next_middleware(app)
-        response.headers.update(decision.headers())
+        response.headers.update(counted)
         return response

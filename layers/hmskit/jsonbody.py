@@ -12,9 +12,12 @@ import json
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hmskit.problems import MalformedJSONError
+from hmskit.problems import MalformedJSONError, validation_problem
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 MAX_DEPTH = 32
 FORM_URLENCODED = "application/x-www-form-urlencoded"
@@ -73,3 +76,33 @@ def is_json_request(content_type: str | None, body: Callable[[], bytes]) -> bool
     if ctype == "application/json" or ctype.endswith("+json"):
         return True
     return ctype == FORM_URLENCODED and body().lstrip()[:1] == b"{"
+
+
+def validate[M: BaseModel](model: type[M], data: bytes) -> M:
+    """``data`` parsed by ``loads`` (fractions as ``Decimal``), then validated as ``model``: 400 or 422."""
+    parsed = loads(data)
+    from pydantic import ValidationError  # already loaded: ``model`` is a pydantic model
+
+    try:
+        return model.model_validate(parsed)
+    except ValidationError as exc:
+        raise validation_problem(exc.errors()) from exc
+
+
+def validate_text[M: BaseModel](model: type[M], data: bytes) -> M:
+    """``data`` validated as ``model`` from its JSON text: 400 (malformed) or 422.
+
+    From the text (``model_validate_json``), a strict model reads JSON as JSON: ISO date strings are
+    dates, and nothing is coerced.
+    """
+    check_depth(data)
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        malformed = next((e for e in errors if e.get("type") == "json_invalid"), None)
+        if malformed is not None:
+            raise MalformedJSONError(f"request body is not valid JSON: {malformed['msg']}") from exc
+        raise validation_problem(errors) from exc

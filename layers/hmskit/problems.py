@@ -1,7 +1,7 @@
 """RFC 9457 problem details.
 
 Every error a window answers is a ``Problem``: raise one of the subclasses below (or map a domain
-error to a status in the window's ``errors`` table) and ``hmskit.http`` renders it as
+error to a status in the window's ``errors`` table) and ``hmskit.webcore`` renders it as
 ``application/problem+json`` with a useful ``detail``. Nothing else in a window builds error
 responses.
 """

@@ -1,8 +1,7 @@
 """The eligibility window's HTTP routes (Chalice, API Gateway payload 1.0; handler ``eligibility.app.app``).
 
 Parse, call one rule function, answer. The platform's concerns (problem+json, rate limit, identity,
-logging) come from ``ChaliceWindow``; errors map in ONE place (``errors`` below and the window's
-``_problem_for``).
+logging) come from ``ChaliceWindow``; the one domain error maps in ``errors`` below.
 """
 
 from __future__ import annotations

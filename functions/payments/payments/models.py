@@ -1,4 +1,7 @@
-"""The HTTP contract of the payments window (request and response bodies)."""
+"""Payments, HTTP contract v1: the request bodies and the list query (pydantic).
+
+The answers are ``domain.Payment.public()``, described for the document in ``api_contract``.
+"""
 
 from __future__ import annotations
 
