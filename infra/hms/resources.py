@@ -41,6 +41,11 @@ OUTBOX_STREAM_RETRIES = 10  # then the record is dropped; the sweep republishes 
 OUTBOX_SWEEP_SCHEDULE = "rate(5 minutes)"
 
 
+def local_name(name: str) -> str:
+    """A resource's name in the emulator: ``hms-payments``, ``hms-notifications-PaymentCaptured``."""
+    return f"{LOCAL_PREFIX}-{name}"
+
+
 def key_schema() -> list[dict[str, str]]:
     return [{"AttributeName": name, "KeyType": kind} for name, kind in KEYS]
 
@@ -75,7 +80,7 @@ class Queue:
 
     @property
     def local_name(self) -> str:
-        return f"{LOCAL_PREFIX}-{self.name}"
+        return local_name(self.name)
 
     @property
     def stack_name(self) -> str:
@@ -181,7 +186,6 @@ class Registration:
     service_id: str
     instance_id: str
     function_id: str
-    local_function_name: str
 
 
 @dataclass(frozen=True)
@@ -245,7 +249,6 @@ def build_resources(platform: Platform) -> Resources:
                 service_id=f"{w.title}DiscoveryService",
                 instance_id=f"{w.title}DiscoveryInstance",
                 function_id=w.function_id,
-                local_function_name=f"{LOCAL_PREFIX}-{w.name}",
             )
             for w in platform.windows
         ),

@@ -1,9 +1,10 @@
 """Provision the local resources of every window from the platform model.
 
-Tables and buckets per window; from the event topology the EventBridge bus, one SQS queue (+ DLQ) and
-one rule per subscription (the rule targets the queue, exactly as in AWS: never a Lambda); the SES
-sender identity when a window sends email; Cloud Map (the namespace, each window registered with the
-gateway's URL) when the endpoint serves it, else the windows use the static ``HMS_SERVICES`` map.
+The resources are the template's (``hms.resources``), named locally: tables and buckets per window;
+from the event topology the EventBridge bus, one SQS queue (+ DLQ) and one rule per subscription (the
+rule targets the queue, exactly as in AWS: never a Lambda); the SES sender identity when a window
+sends email; Cloud Map (the namespace, each window registered with the gateway's URL) when the
+endpoint serves it, else the windows use the static ``HMS_SERVICES`` map.
 
 Idempotent: running it twice against the same endpoint creates nothing the second time (``created``
 lists what this run created).
@@ -16,7 +17,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -24,9 +25,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from hms.local.emulator import DEFAULT_REGION, aws_env
 from hms.model import Platform, Window
+from hms.resources import (
+    BILLING_MODE,
+    PUBLIC_ACCESS_BLOCK,
+    RULE_TARGET_ID,
+    TTL_ATTRIBUTE,
+    Delivery,
+    Queue,
+    Resources,
+    Rule,
+    attribute_definitions,
+    build_resources,
+    key_schema,
+    local_name,
+)
 from hms.topology import Subscription
 
-TTL_ATTRIBUTE = "expires_at"
 _NOT_SUPPORTED = {"NotImplemented", "NotImplementedError", "InternalFailure", "UnknownOperationException"}
 
 EVENT_BUS = "hms"  # the local bus name (the template names its own)
@@ -34,8 +48,6 @@ NAMESPACE = "hms"  # the local Cloud Map HTTP namespace
 DEFAULT_EMAIL_SENDER = "no-reply@hms.local"
 DEFAULT_VISIBILITY_TIMEOUT = 30  # seconds; `hms up --visibility-timeout 1` to watch retries quickly
 MAX_VISIBILITY_TIMEOUT = 12 * 3600  # SQS's limit
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # SQS's maximum: a dead letter waits for a human
-RULE_TARGET_ID = "queue"
 
 
 class ProvisionError(Exception):
@@ -129,6 +141,10 @@ def aws_client(service: str, endpoint: str, *, max_pool_connections: int = 10) -
     return AwsClients(endpoint, max_pool_connections=max_pool_connections).client(service)
 
 
+class ClientSource(Protocol):
+    def client(self, service: str) -> Any: ...
+
+
 class AwsClients:
     """boto3 clients for one endpoint, all from ONE session: botocore then reads its data files
     once (measured: 0.11 s for six clients, against 0.59 s with a session each). Create the clients
@@ -178,15 +194,9 @@ def ensure_table(ddb: Any, name: str) -> bool:
     try:
         ddb.create_table(
             TableName=name,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
+            BillingMode=BILLING_MODE,
+            AttributeDefinitions=attribute_definitions(),
+            KeySchema=key_schema(),
         )
         created = True
     except ClientError as exc:
@@ -222,15 +232,7 @@ def ensure_bucket(s3: Any, name: str) -> bool:
             if _code(exc2) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise ProvisionError(f"bucket {name}: {exc2}") from exc2
     try:
-        s3.put_public_access_block(
-            Bucket=name,
-            PublicAccessBlockConfiguration={
-                "BlockPublicAcls": True,
-                "IgnorePublicAcls": True,
-                "BlockPublicPolicy": True,
-                "RestrictPublicBuckets": True,
-            },
-        )
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=dict(PUBLIC_ACCESS_BLOCK))
     except ClientError as exc:
         if _code(exc) not in _NOT_SUPPORTED:
             raise ProvisionError(f"bucket {name}: public access block: {exc}") from exc
@@ -294,17 +296,18 @@ def ensure_bus(events: Any, name: str) -> bool:
     return True
 
 
-def ensure_rule(events: Any, bus: str, name: str, pattern: Mapping[str, Any]) -> tuple[str, bool]:
-    """(rule ARN, created): the rule ``name`` on ``bus`` matching ``pattern``."""
+def ensure_rule(events: Any, bus: str, rule: Rule) -> tuple[str, bool]:
+    """(rule ARN, created): the subscription's rule on ``bus``, by its local name."""
+    name = rule.local_name
     try:
         existing = events.list_rules(EventBusName=bus, NamePrefix=name).get("Rules", [])
         arn = str(
             events.put_rule(
                 Name=name,
                 EventBusName=bus,
-                EventPattern=json.dumps(pattern, sort_keys=True),
+                EventPattern=json.dumps(rule.pattern(), sort_keys=True),
                 State="ENABLED",
-                Description=f"HMS subscription {name} (local)",
+                Description=rule.description,
             )["RuleArn"]
         )
     except ClientError as exc:
@@ -330,66 +333,66 @@ def ensure_target(events: Any, bus: str, rule: str, queue_arn: str) -> None:
         raise ProvisionError(f"rule {rule}: {exc}") from exc
 
 
-def queue_policy(queue_arn: str, rule_arn: str) -> str:
-    """The queue policy that lets EventBridge (this rule only) send to the queue, as in AWS."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "EventBridgeRule",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
-                }
-            ],
-        },
-        sort_keys=True,
-    )
-
-
-def ensure_subscription(
-    sqs: Any,
-    events: Any,
-    bus: str,
-    sub: Subscription,
+def queue_attributes(
+    queue: Queue,
     *,
-    max_receive_count: int,
-    visibility_timeout: int,
+    visibility_timeout: int | None = None,
+    dead_letter_arn: str | None = None,
+    policy: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
+    """The SQS attributes of ``queue`` as the emulator takes them (strings; JSON for policies).
+
+    ``visibility_timeout`` replaces the queue's own (``hms up --visibility-timeout``).
+    """
+    attributes: dict[str, str] = {}
+    if queue.retention_seconds is not None:
+        attributes["MessageRetentionPeriod"] = str(queue.retention_seconds)
+    visibility = queue.visibility_timeout if visibility_timeout is None else visibility_timeout
+    if visibility is not None:
+        attributes["VisibilityTimeout"] = str(visibility)
+    if queue.redrive is not None and dead_letter_arn is not None:
+        attributes["RedrivePolicy"] = json.dumps(queue.redrive.policy(dead_letter_arn))
+    if policy is not None:
+        attributes["Policy"] = json.dumps(policy, sort_keys=True)
+    return attributes
+
+
+def ensure_delivery(
+    sqs: Any, events: Any, bus: str, delivery: Delivery, *, visibility_timeout: int
 ) -> tuple[SubscriptionResources, list[str]]:
-    """The rule, the DLQ and the queue (redrive to the DLQ after ``max_receive_count``) of ``sub``."""
+    """The rule, the DLQ and the queue (redriving to the DLQ) of one subscription."""
     created: list[str] = []
-    dlq_name, queue_name, rule_name = sub.local_dlq_name(), sub.local_queue_name(), sub.local_queue_name()
-    rule_arn, new = ensure_rule(events, bus, rule_name, sub.pattern())
+    dlq, queue, rule = delivery.dead_letter, delivery.queue, delivery.rule
+    rule_arn, new = ensure_rule(events, bus, rule)
     if new:
-        created.append(f"rule {rule_name}")
-    dlq_url, dlq_arn, new = ensure_queue(
-        sqs, dlq_name, {"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)}
-    )
+        created.append(f"rule {rule.local_name}")
+    dlq_url, dlq_arn, new = ensure_queue(sqs, dlq.local_name, queue_attributes(dlq))
     if new:
-        created.append(f"queue {dlq_name}")
-    expected_arn = f"{dlq_arn.rsplit(':', 1)[0]}:{queue_name}"  # same account and region as its DLQ
-    attributes = {
-        "VisibilityTimeout": str(visibility_timeout),
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}),
-        "Policy": queue_policy(expected_arn, rule_arn),
-    }
-    queue_url, queue_arn, new = ensure_queue(sqs, queue_name, attributes)
+        created.append(f"queue {dlq.local_name}")
+
+    def attributes(queue_arn: str) -> dict[str, str]:
+        return queue_attributes(
+            queue,
+            visibility_timeout=visibility_timeout,
+            dead_letter_arn=dlq_arn,
+            policy=delivery.policy.document(queue_arn, rule_arn),
+        )
+
+    expected_arn = f"{dlq_arn.rsplit(':', 1)[0]}:{queue.local_name}"  # same account and region as its DLQ
+    queue_url, queue_arn, new = ensure_queue(sqs, queue.local_name, attributes(expected_arn))
     if new:
-        created.append(f"queue {queue_name}")
+        created.append(f"queue {queue.local_name}")
     if queue_arn != expected_arn:
-        ensure_queue(sqs, queue_name, {**attributes, "Policy": queue_policy(queue_arn, rule_arn)})
-    ensure_target(events, bus, rule_name, queue_arn)
+        ensure_queue(sqs, queue.local_name, attributes(queue_arn))
+    ensure_target(events, bus, rule.local_name, queue_arn)
     return (
         SubscriptionResources(
-            subscription=sub,
+            subscription=delivery.subscription,
             queue_url=queue_url,
             queue_arn=queue_arn,
             dlq_url=dlq_url,
             dlq_arn=dlq_arn,
-            rule_name=rule_name,
+            rule_name=rule.local_name,
         ),
         created,
     )
@@ -436,7 +439,7 @@ def register_windows(
             created.append(f"namespace {namespace}")
         services = _service_names(sd, namespace_id)
         for w in windows:
-            register_window(sd, namespace_id, w.name, base_url=base_url, function_name=f"hms-{w.name}")
+            register_window(sd, namespace_id, w.name, base_url=base_url, function_name=local_name(w.name))
             if w.name not in services:
                 created.append(f"service {w.name}")
     except (RegistryError, ClientError, BotoCoreError) as exc:
@@ -467,32 +470,30 @@ def plan(
     trust_file: str | None = None,
     event_bus: str = EVENT_BUS,
     namespace: str | None = NAMESPACE,
+    resources: Resources | None = None,
 ) -> Provisioned:
     """What ``provision`` will create, named, without calling the endpoint: enough for every
     window's environment, so ``hms up`` starts the workers while the resources are being created.
 
     ``namespace`` is the Cloud Map namespace the windows are told about (``None``: no Cloud Map);
-    there is none without a ``base_url`` to register.
+    there is none without a ``base_url`` to register. ``resources`` defaults to the platform's own.
     """
     if not 0 <= visibility_timeout <= MAX_VISIBILITY_TIMEOUT:
         raise ProvisionError(
             f"visibility timeout {visibility_timeout}s: must be 0..{MAX_VISIBILITY_TIMEOUT} seconds"
         )
-    topology = platform.topology
-    publishing = bool(topology.publishers or topology.subscriptions)
+    model = resources or build_resources(platform)
     return Provisioned(
         endpoint=endpoint,
         resources={
-            w.name: WindowResources(
-                table_name=w.local_table_name(), bucket_name=w.local_bucket_name() if w.bucket else None
-            )
-            for w in platform.windows
+            t.window: WindowResources(table_name=t.local_name, bucket_name=_bucket_name(model, t.window))
+            for t in model.tables
         },
-        event_bus=event_bus if publishing else None,
-        publishers=frozenset(topology.publishers.values()),
+        event_bus=event_bus if model.bus.carries_events else None,
+        publishers=frozenset(platform.topology.publishers.values()),
         namespace=namespace if base_url is not None else None,
         services={w.name: base_url.rstrip("/") for w in platform.windows} if base_url is not None else {},
-        email_sender=email_sender if any(w.email for w in platform.windows) else None,
+        email_sender=email_sender if model.sends_email else None,
         ca_bundle=ca_bundle,
         trust_file=trust_file,
         visibility_timeout=visibility_timeout,
@@ -511,6 +512,7 @@ def provision(
     event_bus: str = EVENT_BUS,
     namespace: str = NAMESPACE,
     log: Callable[[str], None] | None = None,
+    clients: ClientSource | None = None,
 ) -> Provisioned:
     """Create (idempotently) every local resource of the platform.
 
@@ -518,7 +520,9 @@ def provision(
     its DLQ, its queue and its rule; the SES sender when a window sends email; with a ``base_url``
     (the gateway's), the Cloud Map namespace and each window registered in it (``namespace`` is
     ``None`` in the result when the endpoint has no Cloud Map: the windows use ``HMS_SERVICES``).
+    ``clients`` defaults to boto3 clients for ``endpoint``.
     """
+    model = build_resources(platform)
     planned = plan(
         platform,
         endpoint,
@@ -529,11 +533,11 @@ def provision(
         trust_file=trust_file,
         event_bus=event_bus,
         namespace=namespace,
+        resources=model,
     )
-    topology = platform.topology
-    clients = AwsClients(endpoint)
+    clients = clients or AwsClients(endpoint)
     ddb = clients.client("dynamodb")
-    s3 = clients.client("s3") if any(w.bucket for w in platform.windows) else None
+    s3 = clients.client("s3") if model.buckets else None
     events = clients.client("events") if planned.event_bus is not None else None
     sqs = clients.client("sqs") if planned.event_bus is not None else None
     ses = clients.client("ses") if planned.email_sender is not None else None
@@ -541,12 +545,12 @@ def provision(
 
     def storage() -> list[str]:
         created: list[str] = []
-        for w in platform.windows:
-            res = planned.resources[w.name]
-            if ensure_table(ddb, res.table_name):
-                created.append(f"table {res.table_name}")
-            if res.bucket_name is not None and s3 is not None and ensure_bucket(s3, res.bucket_name):
-                created.append(f"bucket {res.bucket_name}")
+        for table in model.tables:
+            if ensure_table(ddb, table.local_name):
+                created.append(f"table {table.local_name}")
+            bucket = model.bucket(table.window)
+            if bucket is not None and s3 is not None and ensure_bucket(s3, bucket.local_name):
+                created.append(f"bucket {bucket.local_name}")
         return created
 
     def delivery() -> tuple[dict[str, SubscriptionResources], list[str]]:
@@ -559,19 +563,12 @@ def provision(
                 created.append(f"bus {planned.event_bus}")
             bus = planned.event_bus
 
-            def one(sub: Subscription) -> tuple[SubscriptionResources, list[str]]:
-                return ensure_subscription(
-                    sqs,
-                    events,
-                    bus,
-                    sub,
-                    max_receive_count=topology.max_receive_count,
-                    visibility_timeout=visibility_timeout,
-                )
+            def one(delivery: Delivery) -> tuple[SubscriptionResources, list[str]]:
+                return ensure_delivery(sqs, events, bus, delivery, visibility_timeout=visibility_timeout)
 
             # a dozen calls each, independent: in parallel (the emulator serves them concurrently)
             with ThreadPoolExecutor(max_workers=8, thread_name_prefix="hms-provision-sub") as subs:
-                for res, new in subs.map(one, topology.subscriptions):
+                for res, new in subs.map(one, model.deliveries):
                     subscriptions[res.name] = res
                     created.extend(new)
         except BotoCoreError as exc:
@@ -610,6 +607,11 @@ def provision(
         namespace=registered,
         notes=(note,) if note else (),
     )
+
+
+def _bucket_name(model: Resources, window: str) -> str | None:
+    bucket = model.bucket(window)
+    return bucket.local_name if bucket else None
 
 
 def write_trust_file(ca: Path, dest: Path) -> Path:
