@@ -1,382 +1,41 @@
-"""``docs/openapi.json``: the OpenAPI 3.1 document of the whole HTTP API, generated.
-
-Three sources, so the document cannot disagree with what runs:
-
-- the platform model (``routes/*.yaml``): every path and method, its scopes (any-of), whether it is
-  public or rate limited, the window's timeout;
-- each window's ``api_contract.OPERATIONS`` (``hmskit.apidoc``): request bodies (the window's own
-  pydantic models), the success status, body and headers, and the errors only the route knows;
-- the platform's common answers, here: problem+json errors (``hmskit.problems``), the JWT scheme,
-  ``Idempotency-Key`` (``hmskit.idempotency``), the rate-limit headers (``hmskit.ratelimit``).
-
-A pipeline on plain dicts: ``load_contracts`` (imports each window's ``api_contract``) ->
-``build_document`` -> ``render_openapi`` (JSON, keys sorted, lists in manifest order), so a test can
-regenerate and compare. Every problem (a route without an operation, an operation without a route,
-a bad declaration) is collected and raised at once as ``ManifestErrors``: nothing is generated.
-"""
+"""The document from the platform model and the windows' contracts: per route an operation (its
+parameters, security, responses and errors), every body's schema merged into one set of components."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
-import sys
-import tomllib
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 from hms.manifest import ManifestError, ManifestErrors
 from hms.model import Platform, Route, Window
+from hms.openapi.common import (
+    ANY_METHOD,
+    ERROR_RESPONSES,
+    GATEWAY_MAX_BODY_MB,
+    HEADERS,
+    INFO_DESCRIPTION,
+    PARAMETERS,
+    PLATFORM_SCHEMAS,
+    RATE_LIMIT_HEADERS,
+    RESPONSES,
+    SCHEMAS,
+    SCHEME,
+    SECURITY_SCHEMES,
+    SERVERS,
+    error_response,
+    ref,
+)
+from hms.openapi.contracts import WindowContract, contract_file
 from hmskit.apidoc import FORM, JSON, Operation, Schema
-from hmskit.idempotency import HEADER as IDEMPOTENCY_HEADER
 from hmskit.idempotency import MAX_ROUNDS as IDEMPOTENCY_ROUNDS
-from hmskit.problems import PROBLEM_CONTENT_TYPE, TYPE_BASE
-from hmskit.settings import DEFAULT_IDEMPOTENCY_TTL_SECONDS
 
-OPENAPI_FILE = "docs/openapi.json"
-CONTRACT = "api_contract"
-SCHEME = "HmsJwt"  # the template's authorizer has the same name
-ANY_METHOD = "x-amazon-apigateway-any-method"  # API Gateway's own OpenAPI key for an ANY route
-LOCAL_URL = "http://127.0.0.1:3000"
-AWS_URL = "https://{api-id}.execute-api.{region}.amazonaws.com"
-GATEWAY_MAX_BODY_MB = 10
-
-SCHEMAS = "#/components/schemas/"
 _PARAM = re.compile(r"\{([^}]+)\}")
 _OPERATION_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
-
-@dataclass(frozen=True)
-class WindowContract:
-    """What a window's ``api_contract`` module declares."""
-
-    operations: Mapping[Any, Any]
-    description: str = ""
-    file: str = ""  # relative to the project root, for error messages
-
-
-# -- the platform's common parts ---------------------------------------------------------------------
-
-
-def _ref(kind: str, name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/{kind}/{name}"}
-
-
-PLATFORM_SCHEMAS: dict[str, dict[str, Any]] = {
-    "Problem": {
-        "title": "Problem",
-        "type": "object",
-        "description": (
-            "RFC 9457 problem details: every error a window (or the local gateway) answers. The "
-            "extensions the platform uses are listed; a client ignores members it does not know."
-        ),
-        "required": ["type", "title", "status", "detail"],
-        "properties": {
-            "type": {
-                "type": "string",
-                "format": "uri",
-                "description": f"`{TYPE_BASE}<slug>`, e.g. `validation-error`, `rate-limited`, "
-                "`storage-unavailable`, `renewal-not-eligible`",
-            },
-            "title": {"type": "string", "description": "the status's reason phrase"},
-            "status": {"type": "integer", "minimum": 400, "maximum": 599},
-            "detail": {"type": "string", "description": "what went wrong, for a human"},
-            "instance": {"type": "string", "format": "uri-reference", "description": "the request's path"},
-            "errors": {
-                "type": "array",
-                "items": _ref("schemas", "ProblemFieldError"),
-                "description": "422: every invalid field",
-            },
-            "reasons": {
-                "type": "array",
-                "items": _ref("schemas", "ProblemReason"),
-                "description": "403 `renewal-not-eligible`: every rule the application fails",
-            },
-            "limit": {"type": "integer", "description": "429: requests allowed per rate-limit window"},
-            "window": {"type": "integer", "description": "429: the rate-limit window, in seconds"},
-            "upstream_window": {"type": "string", "description": "the window called on the caller's behalf"},
-            "upstream_status": {"type": "integer", "description": "what that window answered"},
-            "upstream_detail": {"type": "string", "description": "its problem's `detail`"},
-            "upstream_type": {"type": "string", "description": "its problem's `type`"},
-            "requiredScopes": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "403 from the local gateway: the route's scopes (any-of)",
-            },
-            "errorType": {
-                "type": "string",
-                "description": "502 from the local gateway: what the window raised",
-            },
-            "requestId": {"type": "string", "description": "the local gateway's request id"},
-        },
-    },
-    "ProblemFieldError": {
-        "title": "ProblemFieldError",
-        "type": "object",
-        "required": ["field", "reason"],
-        "properties": {
-            "field": {
-                "type": "string",
-                "description": "dotted path of the field, e.g. `mailing_address.country`",
-            },
-            "reason": {"type": "string"},
-        },
-    },
-    "ProblemReason": {
-        "title": "ProblemReason",
-        "type": "object",
-        "required": ["code", "message"],
-        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-    },
-    "GatewayMessage": {
-        "title": "GatewayMessage",
-        "type": "object",
-        "description": (
-            'API Gateway\'s own error answer in AWS, e.g. `{"message": "Unauthorized"}`: its JWT '
-            "authorizer, its throttle, its payload limit, or a function that failed or timed out."
-        ),
-        "required": ["message"],
-        "properties": {"message": {"type": "string"}},
-    },
-}
-
-HEADERS: dict[str, dict[str, Any]] = {
-    "Retry-After": {
-        "description": "seconds to wait before retrying",
-        "schema": {"type": "integer", "minimum": 0},
-    },
-    "X-RateLimit-Limit": {
-        "description": "requests allowed per rate-limit window, per citizen",
-        "schema": {"type": "integer", "minimum": 1},
-    },
-    "X-RateLimit-Remaining": {
-        "description": "requests left in the current window",
-        "schema": {"type": "integer", "minimum": 0},
-    },
-    "X-RateLimit-Reset": {
-        "description": "seconds until the current window ends",
-        "schema": {"type": "integer", "minimum": 0},
-    },
-    "WWW-Authenticate": {
-        "description": 'the bearer challenge, e.g. `Bearer error="invalid_token"` or `error="insufficient_scope"`',
-        "schema": {"type": "string"},
-    },
-    "Allow": {"description": "the methods the path has", "schema": {"type": "string"}},
-}
-RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
-
-
-def _error_response(
-    description: str, *, gateway: bool = False, problem: bool = True, headers: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    content: dict[str, Any] = {}
-    if problem:
-        content[PROBLEM_CONTENT_TYPE] = {"schema": _ref("schemas", "Problem")}
-    if gateway:
-        content["application/json"] = {"schema": _ref("schemas", "GatewayMessage")}
-    out: dict[str, Any] = {"description": description, "content": content}
-    if headers:
-        out["headers"] = {h: _ref("headers", h) for h in headers}
-    return out
-
-
-# status -> the shared response an operation refers to
-ERROR_RESPONSES: dict[int, str] = {
-    400: "BadRequest",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "NotFound",
-    409: "Conflict",
-    413: "ContentTooLarge",
-    415: "UnsupportedMediaType",
-    422: "UnprocessableContent",
-    429: "TooManyRequests",
-    500: "InternalServerError",
-    502: "BadGateway",
-    503: "ServiceUnavailable",
-    504: "GatewayTimeout",
-}
-
-RESPONSES: dict[str, dict[str, Any]] = {
-    "BadRequest": _error_response("Bad request."),
-    "Unauthorized": _error_response(
-        "No bearer token, or one that is not valid.", gateway=True, headers=("WWW-Authenticate",)
-    ),
-    "Forbidden": _error_response("Forbidden.", gateway=True, headers=("WWW-Authenticate",)),
-    "NotFound": _error_response("Not found."),
-    "NoRoute": _error_response("No route has this path (any operation).", gateway=True),
-    "MethodNotAllowed": _error_response(
-        "The path exists but not with this method (any operation).", headers=("Allow",)
-    ),
-    "Conflict": _error_response("Conflict.", headers=("Retry-After",)),
-    "ContentTooLarge": _error_response(
-        f"The body is too large (API Gateway's limit is {GATEWAY_MAX_BODY_MB} MB).", gateway=True
-    ),
-    "UnsupportedMediaType": _error_response("Unsupported media type."),
-    "UnprocessableContent": _error_response("The body is well-formed but invalid."),
-    "TooManyRequests": _error_response(
-        "Too many requests.",
-        gateway=True,
-        headers=("Retry-After", *RATE_LIMIT_HEADERS),
-    ),
-    "Throttled": _error_response(
-        "API Gateway's aggregate throttle (all callers together) is exceeded.", gateway=True, problem=False
-    ),
-    "InternalServerError": _error_response("An unexpected error; it has been logged.", gateway=True),
-    "BadGateway": _error_response("The window (or a window it called) failed."),
-    "ServiceUnavailable": _error_response(
-        "Unavailable for now; retry shortly.", gateway=True, headers=("Retry-After",)
-    ),
-    "GatewayTimeout": _error_response("No answer in time.", gateway=True),
-}
-
-PARAMETERS: dict[str, dict[str, Any]] = {
-    "IdempotencyKey": {
-        "name": "-".join(part.capitalize() for part in IDEMPOTENCY_HEADER.split("-")),
-        "in": "header",
-        "required": False,
-        "description": (
-            "Makes a retry safe: the same key and body (per citizen and route) replay the first "
-            f"answer for {DEFAULT_IDEMPOTENCY_TTL_SECONDS // 3600} h by default, and nothing happens "
-            "twice: a retry of a committed request replays its answer (or, if that answer was lost, "
-            "answers from the stored effect). The same key with another body is 422. Attempts racing "
-            "with one key: the first to commit wins and the others answer with its result; 409 (with "
-            f"`Retry-After`) only when that result is still not readable after {IDEMPOTENCY_ROUNDS} "
-            "rounds of contention."
-        ),
-        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]{1,255}$"},
-    }
-}
-
-SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
-    SCHEME: {
-        "type": "http",
-        "scheme": "bearer",
-        "bearerFormat": "JWT",
-        "description": (
-            "A JWT verified by API Gateway's JWT authorizer (`iss` and `aud` are the deployment's "
-            "`JwtIssuer` and `JwtAudience`; `exp`, `nbf`). Locally, `hms token --sub alice --scope "
-            "payments.read` mints one. Scopes come from the token's `scope` claim (space-separated) "
-            "or `scp`. **Any-of:** an operation lists one security requirement per scope it accepts; "
-            "a token with any one of them is let through. An empty scope list means any valid token."
-        ),
-    }
-}
-
-INFO_DESCRIPTION = """\
-The HTTP API of the HMS service windows: one API Gateway HTTP API in front of one Lambda function \
-per window. Generated by `hms template` from `routes/*.yaml` (paths, methods, scopes, rate limits) \
-and each window's `api_contract.py` (bodies, statuses, headers); a test fails when this file drifts \
-from them. Do not edit it by hand.
-
-**Authorization.** A route with scopes needs `Authorization: Bearer <JWT>` carrying **any one** of \
-them (one security requirement per scope); a route with an empty list needs any valid token; a route \
-with no security requirement is public. Identity is the token's `sub` and nothing else (client-sent \
-`x-hms-*` headers are ignored): a citizen sees only their own data, and another citizen's is 404.
-
-**Errors.** Every error a window answers is `application/problem+json` (RFC 9457, schema `Problem`) \
-with `type`, `title`, `status`, `detail` and `instance`, and where they apply the extensions \
-`errors` (422: each invalid field), `reasons` (403: why a renewal is not eligible), `limit` and \
-`window` (429) and `upstream_*` (a window called on the caller's behalf failed). Bad input is never \
-a 500. In AWS, what API Gateway answers itself (its JWT authorizer's 401/403, its throttle's 429, \
-its 10 MB body limit, a function that failed or timed out) is `application/json` \
-`{"message": ...}` (schema `GatewayMessage`); the local gateway answers those as problem+json. A \
-path no route has is 404 (responses `NoRoute`); locally a path with another method is 405 with \
-`Allow` (`MethodNotAllowed`), while API Gateway answers both as 404 `{"message": "Not Found"}`.
-
-**Rate limits.** Per citizen (the token's `sub`, else the client IP), in fixed windows, counted by \
-the window itself: each counted operation gives its limit in `x-hms-rate-limit`. Its successful answers carry \
-`X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`; past the limit it is 429 with \
-`Retry-After`. Health checks are not counted.
-
-**Idempotency.** A POST with the `Idempotency-Key` parameter can be retried safely: the same key and \
-body replay the first answer.
-
-**Money** is a decimal string (`"12.50"`) in every answer, never a JSON number.
-"""
-
-SERVERS: list[dict[str, Any]] = [
-    {
-        "url": AWS_URL,
-        "description": "The deployed HTTP API (its `$default` stage; `sam deploy` prints the API id)",
-        "variables": {
-            "api-id": {"default": "abcdef1234", "description": "the HTTP API's id"},
-            "region": {"default": "us-east-1", "description": "the AWS region it is deployed in"},
-        },
-    },
-    {"url": LOCAL_URL, "description": "The whole platform on one machine: `make up`"},
-]
-
-
-# -- loading the windows' declarations ------------------------------------------------------------------
-
-
-def contract_file(window: Window) -> str:
-    return f"{window.code_dir}/{window.name}/{CONTRACT}.py"
-
-
-def _import_contract(platform: Platform, window: Window) -> Any:
-    """``<window>.api_contract`` from this project's ``functions/<window>/`` (as /var/task in Lambda)."""
-    code_dir = (platform.root / window.code_dir).resolve()
-    if str(code_dir) not in sys.path:
-        sys.path.insert(0, str(code_dir))
-    package = importlib.import_module(window.name)
-    origin = Path(str(getattr(package, "__file__", "") or "")).resolve().parent
-    if origin != code_dir / window.name:
-        raise ImportError(f"the package {window.name!r} is already imported from {origin}, not {code_dir}")
-    return importlib.import_module(f"{window.name}.{CONTRACT}")
-
-
-def load_contracts(platform: Platform) -> dict[str, WindowContract]:
-    """Every window's declared contract; ``ManifestErrors`` naming each window that has none."""
-    errors: list[ManifestError] = []
-    out: dict[str, WindowContract] = {}
-    for w in platform.windows:
-        file = contract_file(w)
-        if not (platform.root / file).is_file():
-            errors.append(
-                ManifestError(
-                    file,
-                    "(file)",
-                    f"missing: every window declares its HTTP contract, OPERATIONS = "
-                    f"{{(method, path): hmskit.apidoc.Operation(...)}} for each route of {w.manifest_file}",
-                )
-            )
-            continue
-        try:
-            module = _import_contract(platform, w)
-        except Exception as exc:
-            errors.append(ManifestError(file, "(import)", f"{type(exc).__name__}: {exc}"))
-            continue
-        operations = getattr(module, "OPERATIONS", None)
-        if not isinstance(operations, Mapping):
-            errors.append(ManifestError(file, "OPERATIONS", "expected a dict {(method, path): Operation}"))
-            continue
-        description = getattr(module, "DESCRIPTION", "")
-        out[w.name] = WindowContract(operations, description if isinstance(description, str) else "", file)
-    if errors:
-        raise ManifestErrors(errors)
-    return out
-
-
-def project_version(root: Path) -> str:
-    """``[project] version`` of the project's ``pyproject.toml`` (else the installed distribution's)."""
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file():
-        version = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {}).get("version")
-        if isinstance(version, str):
-            return version
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
-
-    try:
-        return installed("hms-windows")
-    except PackageNotFoundError:
-        return "0.0.0"
 
 
 # -- schemas ---------------------------------------------------------------------------------------------
@@ -660,7 +319,7 @@ def _responses(window: Window, route: Route, op: Operation, limited: bool, body_
         }
     if limited:
         for name in RATE_LIMIT_HEADERS:
-            headers[name] = _ref("headers", name)
+            headers[name] = ref("headers", name)
     if headers:
         success["headers"] = headers
     if body_ref is not None:
@@ -676,7 +335,7 @@ def _responses(window: Window, route: Route, op: Operation, limited: bool, body_
                 "description": description,
             }
         else:
-            responses[str(status)] = _error_response(description)
+            responses[str(status)] = error_response(description)
     return responses
 
 
@@ -719,7 +378,7 @@ def _operation_object(
     limited = route.rate_limited and window.rate_limit is not None
     parameters = [*_path_parameters(route.path, op), *query]
     if op.idempotent:
-        parameters.append(_ref("parameters", "IdempotencyKey"))
+        parameters.append(ref("parameters", "IdempotencyKey"))
     description = "\n\n".join(
         part
         for part in (op.description, f"{_scopes_sentence(route)} {_rate_sentence(window, route)}")
@@ -873,13 +532,3 @@ def build_document(
             "securitySchemes": SECURITY_SCHEMES,
         },
     }
-
-
-def dumps(document: Mapping[str, Any]) -> str:
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
-
-
-def render_openapi(platform: Platform) -> dict[Path, str]:
-    """``docs/openapi.json`` and its content, from the platform and the windows' contracts."""
-    document = build_document(platform, load_contracts(platform), version=project_version(platform.root))
-    return {platform.root / OPENAPI_FILE: dumps(document)}
