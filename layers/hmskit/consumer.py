@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,7 +23,16 @@ if TYPE_CHECKING:
 
 EVENT_IDEMPOTENCY_TTL_SECONDS = 15 * 24 * 3600  # beyond SQS's 14-day maximum retention, DLQ included
 
-EventHandler = Callable[["Event"], None]
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the queue says about the message that carried an event."""
+
+    message_id: str = ""
+    receive_count: int = 1  # SQS ``ApproximateReceiveCount``: 1 on the first receive
+
+
+EventHandler = Callable[["Event", Delivery], None]
 
 log = logging.getLogger("hmskit.consumer")
 
@@ -38,6 +48,14 @@ class RetryLaterError(Exception):
 
 class EventInProgressError(RetryLaterError):
     """Another delivery of the same event is being processed right now; retry later."""
+
+
+def receive_count_of(record: Mapping[str, Any]) -> int:
+    """The ``ApproximateReceiveCount`` of an SQS record; 1 when it does not say (a first receive)."""
+    try:
+        return max(int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1)), 1)
+    except (AttributeError, TypeError, ValueError):
+        return 1
 
 
 def bus_event_of(body: str) -> tuple[str, dict[str, Any]]:
@@ -133,12 +151,14 @@ class EventConsumer:
         from hmskit.observability import logger
 
         def record_handler(record: Any) -> None:
+            receives = receive_count_of(record.raw_event)
             try:
-                self.process(record.body, message_id=record.message_id, context=context)
+                self.process(
+                    record.body, message_id=record.message_id, context=context, receive_count=receives
+                )
             except Exception as exc:
                 # Powertools logs a failed record only at DEBUG: say which message failed, and why,
                 # where operators look (it is retried, then lands in the DLQ)
-                receives = (record.raw_event.get("attributes") or {}).get("ApproximateReceiveCount")
                 extra = {"message_id": record.message_id, "receive_count": receives, "error": repr(exc)}
                 if isinstance(exc, RetryLaterError):
                     logger().info("event message deferred; it will be retried", extra=extra)
@@ -156,7 +176,9 @@ class EventConsumer:
         )
         return response
 
-    def process(self, body: str, *, message_id: str = "", context: Any = None) -> bool:
+    def process(
+        self, body: str, *, message_id: str = "", context: Any = None, receive_count: int = 1
+    ) -> bool:
         """One message: parse it with the current contract, run its handler once. Raises on failure."""
         from hmskit.contracts import ContractError, parse_detail
         from hmskit.observability import logger
@@ -177,7 +199,8 @@ class EventConsumer:
         log_.set_correlation_id(event.metadata.correlation_id)
         log_.append_keys(event_id=event.id, event_type=event.type, message_id=message_id)
         try:
-            ran = self._dedupe.once(event.id, lambda: handler(event), context)
+            delivery = Delivery(message_id=message_id, receive_count=receive_count)
+            ran = self._dedupe.once(event.id, lambda: handler(event, delivery), context)
         finally:
             log_.remove_keys(["event_id", "event_type", "message_id"])
         if not ran:

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# passport still builds its contracts in its domain (issue 11)
-PUBLISHERS = ("payments", "documents")
+PUBLISHERS = ("payments", "documents", "passport")
 
 
 @pytest.mark.parametrize("window", PUBLISHERS)

@@ -229,7 +229,7 @@ def downstream_effects(table: str, bus: str, url: str) -> list[str]:
     assert relayed.relay_pending().failed == []
     effects: list[str] = []
 
-    def act(event: Any) -> None:
+    def act(event: Any, delivery: Any) -> None:
         effects.append(event.id)
 
     consumer = EventConsumer(

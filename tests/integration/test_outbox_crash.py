@@ -159,7 +159,7 @@ def test_a_window_killed_after_its_write_still_gets_its_event_delivered_exactly_
     ensure_table(dynamodb, consumer_table)
     effects: list[str] = []
     consumer = EventConsumer(
-        {"PaymentCaptured": lambda e: effects.append(e.data.payment_id)},  # type: ignore[attr-defined]
+        {"PaymentCaptured": lambda e, d: effects.append(e.data.payment_id)},  # type: ignore[attr-defined]
         EventDeduplicator(dynamodb, consumer_table, window="passport"),
     )
     answer = consumer.handle(_sqs_batch(messages[:1]), LocalContext())

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from hmskit.consumer import EventConsumer, InMemoryDeduplicator, UnroutableEventError
+from hmskit.consumer import Delivery, EventConsumer, InMemoryDeduplicator, UnroutableEventError
 from hmskit.contracts import Event, PaymentCapturedV1, RenewalSubmittedV1, build
 from hmskit.entry import dispatch, event_kind
 from hmskit.outbox import EventPublisher, OutboxRelay, outbox_item
@@ -230,7 +230,7 @@ def on_bus(event: Event) -> str:
 def test_a_batch_reports_only_the_failed_messages() -> None:
     handled: list[str] = []
 
-    def handle(event: Event) -> None:
+    def handle(event: Event, delivery: Delivery) -> None:
         if event.data.purpose == "fee-1":  # type: ignore[attr-defined]
             raise RuntimeError("downstream refused")
         handled.append(event.id)
@@ -247,7 +247,7 @@ def test_a_batch_reports_only_the_failed_messages() -> None:
 
 def test_a_redelivered_event_has_no_second_effect() -> None:
     effects: list[str] = []
-    consumer = EventConsumer({"PaymentCaptured": lambda e: effects.append(e.id)}, InMemoryDeduplicator())
+    consumer = EventConsumer({"PaymentCaptured": lambda e, d: effects.append(e.id)}, InMemoryDeduplicator())
     body = on_bus(payment_event(7))
 
     consumer.handle(sqs_batch(body))
@@ -259,7 +259,7 @@ def test_a_redelivered_event_has_no_second_effect() -> None:
 def test_a_failed_effect_is_not_remembered_so_the_retry_runs_it() -> None:
     attempts: list[str] = []
 
-    def flaky(event: Event) -> None:
+    def flaky(event: Event, delivery: Delivery) -> None:
         attempts.append(event.id)
         if len(attempts) == 1:
             raise RuntimeError("first try fails")
@@ -273,7 +273,7 @@ def test_a_failed_effect_is_not_remembered_so_the_retry_runs_it() -> None:
 
 
 def test_an_event_type_the_window_does_not_handle_is_poison() -> None:
-    consumer = EventConsumer({"PaymentCaptured": lambda e: None}, InMemoryDeduplicator())
+    consumer = EventConsumer({"PaymentCaptured": lambda e, d: None}, InMemoryDeduplicator())
     submitted = build(
         RenewalSubmittedV1(
             renewal_id="R1", owner="a", full_name="A", submitted_at=datetime(2026, 1, 1, tzinfo=UTC)

@@ -28,7 +28,8 @@ from hmskit.settings import WindowSettings
 from hmskit.store import StoreError
 from notifications import domain
 from notifications.adapters import InMemoryMailer, InMemoryNotificationRepository
-from notifications.bootstrap import NOTIFIED_EVENTS, Deps
+from notifications.bootstrap import Deps
+from notifications.consumers import NOTIFIED_EVENTS
 from notifications.domain import Delivery, Notification, OutgoingEmail
 from notifications.handler import handle
 
@@ -373,10 +374,10 @@ class Log:
 
 @pytest.fixture
 def log(monkeypatch: pytest.MonkeyPatch) -> Log:
-    from notifications import handler
+    from notifications import consumers
 
     fake = Log()
-    monkeypatch.setattr(handler, "logger", lambda: fake)
+    monkeypatch.setattr(consumers, "logger", lambda: fake)
     return fake
 
 
@@ -594,6 +595,4 @@ def test_the_window_consumes_exactly_its_topology_subscriptions() -> None:
 
 
 def test_the_consumer_handles_each_notified_event_type(world: World) -> None:
-    from notifications.handler import on_event
-
-    assert world.deps.consumer(on_event).event_types == tuple(sorted(NOTIFIED_EVENTS))
+    assert world.deps.consumer().event_types == tuple(sorted(NOTIFIED_EVENTS))

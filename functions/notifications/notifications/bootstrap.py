@@ -23,13 +23,7 @@ from notifications.adapters import DynamoNotificationRepository, SesMailer
 from notifications.domain import Mailer, NotificationRepository
 
 if TYPE_CHECKING:
-    from hmskit.contracts import Event
     from hmskit.idempotency import Idempotency
-
-#: The event types this window subscribes to (events/topology.yaml; a test holds them together).
-NOTIFIED_EVENTS = ("PaymentCaptured", "RenewalReadyForReview", "RenewalSubmitted")
-
-EventEffect = Callable[["Event", "Deps"], None]
 
 
 @dataclass
@@ -41,8 +35,6 @@ class Deps:
     rate_limiter: FixedWindowRateLimiter | None = None
     clock: Clock = field(default_factory=SystemClock)
     sleep: Callable[[float], None] = time.sleep  # between retries of a write after an email went
-    #: event id -> SQS ``ApproximateReceiveCount`` of the batch being handled (set by the handler)
-    receive_counts: dict[str, int] = field(default_factory=dict)
     _consumer: EventConsumer | None = field(default=None, init=False, repr=False)
 
     @property
@@ -53,14 +45,12 @@ class Deps:
     def now_iso(self) -> str:
         return datetime.fromtimestamp(self.clock.now(), UTC).isoformat(timespec="milliseconds")
 
-    def consumer(self, effect: EventEffect) -> EventConsumer:
-        """The SQS batch consumer: each notified event type runs ``effect`` once per event id."""
+    def consumer(self) -> EventConsumer:
+        """The SQS batch consumer of ``notifications.consumers``, built on the first batch."""
         if self._consumer is None:
+            from notifications import consumers
 
-            def run(event: Event) -> None:
-                effect(event, self)
-
-            self._consumer = EventConsumer(dict.fromkeys(NOTIFIED_EVENTS, run), self.dedupe)
+            self._consumer = EventConsumer(consumers.handlers(self), self.dedupe)
         return self._consumer
 
 

@@ -26,7 +26,7 @@ CHANNEL = "email"
 #: is younger than this (by its ``metadata.time``): each event type has its own queue, so the event
 #: that carries the address may simply not have been processed yet.
 ADDRESS_GRACE_SECONDS = 10 * 60
-#: ... but only on its first receives (``ApproximateReceiveCount``): a later receive stores
+#: ... but only on its first receives (the delivery's receive count): a later receive stores
 #: ``no_address`` instead of failing, so waiting for an address never sends a message to the DLQ.
 #: Must stay below the queues' maxReceiveCount (events/topology.yaml ``delivery.max_receive_count``;
 #: a test holds them together).

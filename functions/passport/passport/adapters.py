@@ -28,13 +28,13 @@ from passport.domain import (
     InvalidCursorError,
     Page,
     Reason,
+    Recorded,
     Renewal,
     StaleRenewalError,
 )
 
 if TYPE_CHECKING:
     from hmskit.a2a import A2AResponse
-    from hmskit.contracts import Event
     from hmskit.idempotency import Idempotency
     from hmskit.outbox import Outbox
 
@@ -155,7 +155,7 @@ class DynamoRenewalRepository:
         self._outbox = outbox
         self._claims = claims
 
-    def add(self, renewal: Renewal, event: Event) -> None:
+    def add(self, renewal: Renewal, event: Recorded) -> None:
         """One transaction: the renewal, its event's outbox item and the request's Idempotency-Key
         record."""
         ops = [self._store.put_op(renewal_item(renewal), new=True), self._outbox.op(event)]
@@ -185,7 +185,7 @@ class DynamoRenewalRepository:
             raise InvalidCursorError("the cursor is not one this API issued") from exc
         return Page([renewal_of(i) for i in items], encode_cursor(last) if last else None)
 
-    def advance(self, before: Renewal, after: Renewal, event: Event | None) -> None:
+    def advance(self, before: Renewal, after: Renewal, event: Recorded | None) -> None:
         """One transaction: the update, conditioned on the status read and on each step being
         exactly as read (absent, or the same id), plus the event's outbox item when there is one."""
         expect: dict[str, Any] = {"status": before.status}
@@ -222,9 +222,9 @@ class InMemoryRenewalRepository:
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Renewal] = {}
-        self.outbox: list[Event] = []
+        self.outbox: list[Recorded] = []
 
-    def add(self, renewal: Renewal, event: Event) -> None:
+    def add(self, renewal: Renewal, event: Recorded) -> None:
         key = (renewal.owner, renewal.id)
         if key in self.items:
             raise RuntimeError(f"renewal {renewal.id} collided")
@@ -246,7 +246,7 @@ class InMemoryRenewalRepository:
         more = len(mine) > limit
         return Page(page, encode_cursor(_PREFIX + page[-1].id) if more else None)
 
-    def advance(self, before: Renewal, after: Renewal, event: Event | None) -> None:
+    def advance(self, before: Renewal, after: Renewal, event: Recorded | None) -> None:
         key = (before.owner, before.id)
         current = self.items.get(key)
         if current is None or _is_stale(before, current):

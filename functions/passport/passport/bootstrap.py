@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from hmskit.clock import Clock, SystemClock
+from hmskit.consumer import EventConsumer
 from hmskit.currencies import MINOR_UNITS
 from hmskit.idempotency import Idempotency
 from hmskit.ids import new_id
@@ -33,10 +34,11 @@ from hmskit.ratelimit import FixedWindowRateLimiter
 from hmskit.settings import SettingsError, WindowSettings, load_settings
 from hmskit.store import TableStore
 from passport.adapters import A2ACaller, A2AEligibility, DynamoRenewalRepository
-from passport.domain import EligibilityChecker, EventFactory, Fee, RenewalRepository
+from passport.domain import EligibilityChecker, Fee, RenewalRepository
+from passport.events import RenewalEvents
 
 if TYPE_CHECKING:
-    from hmskit.consumer import EventConsumer, EventDeduplicator, InMemoryDeduplicator
+    from hmskit.consumer import EventDeduplicator, InMemoryDeduplicator
 
 WINDOW = "passport"  # the events' source (hms.passport), whatever the deployment calls the function
 
@@ -92,7 +94,7 @@ class Deps:
     settings: WindowSettings
     renewals: RenewalRepository
     eligibility: EligibilityChecker
-    events: EventFactory  # the outbox: stamps event id, time and source
+    events: Outbox  # the outbox: stamps event id, time and source
     rate_limiter: FixedWindowRateLimiter | None
     idempotency: Idempotency
     dedupe_factory: Callable[[], EventDeduplicator | InMemoryDeduplicator]
@@ -107,13 +109,17 @@ class Deps:
     def now_iso(self) -> str:
         return datetime.fromtimestamp(self.clock.now(), UTC).isoformat(timespec="milliseconds")
 
-    def consumer(self) -> EventConsumer:
-        """The SQS consumer (PaymentCaptured, DocumentUploaded), built on the first batch."""
-        if self._consumer is None:
-            from passport.consumers import RenewalSaga
+    @property
+    def renewal_events(self) -> RenewalEvents:
+        """The domain's events, built from its renewals for the outbox."""
+        return RenewalEvents(self.events)
 
-            saga = RenewalSaga(self.renewals, self.events, fee=self.renewal_fee, now_iso=self.now_iso)
-            self._consumer = saga.consumer(self.dedupe_factory())
+    def consumer(self) -> EventConsumer:
+        """The SQS consumer of ``passport.consumers`` (the saga), built on the first batch."""
+        if self._consumer is None:
+            from passport import consumers
+
+            self._consumer = EventConsumer(consumers.handlers(self), self.dedupe_factory())
         return self._consumer
 
     def relay(self) -> OutboxRelay:

@@ -3,8 +3,9 @@
 ``PaymentCaptured`` naming a renewal records the payment when it is exactly the renewal fee (its
 decimal-string amount read as a ``Decimal``, never a float); ``DocumentUploaded`` of kind ``photo``
 naming a renewal records the photo. Passport never reads the payments' or documents' tables: the
-event is the whole message. Each event id has its effect once (``EventConsumer`` deduplicates on
-the window's table), and each step is idempotent in itself (a re-published step is ``duplicate``).
+event is the whole message (``passport.events`` reads it). Each event id has its effect once
+(``hmskit.consumer`` deduplicates on the window's table), and each step is idempotent in itself (a
+re-published step is ``duplicate``).
 
 What is acknowledged and what is retried:
 
@@ -24,134 +25,103 @@ What is acknowledged and what is retried:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from decimal import Decimal
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from hmskit.consumer import EventConsumer, EventDeduplicator, InMemoryDeduplicator
 from hmskit.observability import logger, metrics
-from passport import domain
+from passport import domain, events
 
 if TYPE_CHECKING:
-    from hmskit.contracts import Event
+    from hmskit.consumer import EventHandler
+    from passport.bootstrap import Deps
 
 PAYMENT_CAPTURED = "PaymentCaptured"
 DOCUMENT_UPLOADED = "DocumentUploaded"
 PHOTO = "photo"
 
 
-def _iso(moment: datetime) -> str:
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat(timespec="milliseconds")
+def handlers(deps: Deps) -> dict[str, EventHandler]:
+    """Each event type this window consumes, with its handler over ``deps``."""
+    return {
+        PAYMENT_CAPTURED: lambda event, _: on_payment_captured(events.captured_payment(event), deps),
+        DOCUMENT_UPLOADED: lambda event, _: on_document_uploaded(events.uploaded_document(event), deps),
+    }
 
 
-class RenewalSaga:
-    """The handlers of the events passport consumes, over the domain's ports."""
+def on_payment_captured(payment: domain.CapturedPayment, deps: Deps) -> None:
+    if payment.renewal_id is None:
+        logger().info("payment is not for a renewal: ignored", extra={"payment_id": payment.payment_id})
+        return
+    outcome = domain.record_payment(
+        deps.renewals,
+        deps.renewal_events,
+        owner=payment.owner,
+        renewal_id=payment.renewal_id,
+        payment_id=payment.payment_id,
+        amount=payment.amount,
+        currency=payment.currency,
+        fee=deps.renewal_fee,
+        paid_at=payment.paid_at,
+        correlation_id=payment.correlation_id,
+        now_iso=deps.now_iso,
+    )
+    paid = {"amount": str(payment.amount), "currency": payment.currency, "fee": str(deps.renewal_fee)}
+    _report(outcome, "payment", payment.renewal_id, payment.owner, payment.payment_id, paid)
 
-    def __init__(
-        self,
-        renewals: domain.RenewalRepository,
-        events: domain.EventFactory,
-        *,
-        fee: domain.Fee,
-        now_iso: Callable[[], str],
-    ) -> None:
-        self._renewals = renewals
-        self._events = events
-        self._fee = fee
-        self._now_iso = now_iso
 
-    def on_payment_captured(self, event: Event) -> None:
-        from hmskit.contracts import PaymentCapturedV1
-
-        data = event.data
-        assert isinstance(data, PaymentCapturedV1)
-        if data.renewal_id is None:
-            logger().info("payment is not for a renewal: ignored", extra={"payment_id": data.payment_id})
-            return
-        amount = Decimal(data.amount)  # the contract's decimal string (digits, optional fraction)
-        outcome = domain.record_payment(
-            self._renewals,
-            self._events,
-            owner=data.owner,
-            renewal_id=data.renewal_id,
-            payment_id=data.payment_id,
-            amount=amount,
-            currency=data.currency,
-            fee=self._fee,
-            paid_at=_iso(data.captured_at),
-            correlation_id=event.metadata.correlation_id,
-            now_iso=self._now_iso,
+def on_document_uploaded(document: domain.UploadedDocument, deps: Deps) -> None:
+    if document.renewal_id is None or document.kind != PHOTO:
+        logger().info(
+            "document is not a renewal photo: ignored",
+            extra={"document_id": document.document_id, "kind": document.kind},
         )
-        paid = {"amount": data.amount, "currency": data.currency, "fee": str(self._fee)}
-        self._report(outcome, "payment", data.renewal_id, data.owner, data.payment_id, paid)
+        return
+    outcome = domain.record_photo(
+        deps.renewals,
+        deps.renewal_events,
+        owner=document.owner,
+        renewal_id=document.renewal_id,
+        document_id=document.document_id,
+        received_at=document.received_at,
+        correlation_id=document.correlation_id,
+        now_iso=deps.now_iso,
+    )
+    _report(outcome, "photo", document.renewal_id, document.owner, document.document_id)
 
-    def on_document_uploaded(self, event: Event) -> None:
-        from hmskit.contracts import DocumentUploadedV1
 
-        data = event.data
-        assert isinstance(data, DocumentUploadedV1)
-        if data.renewal_id is None or data.kind != PHOTO:
-            logger().info(
-                "document is not a renewal photo: ignored",
-                extra={"document_id": data.document_id, "kind": data.kind},
-            )
-            return
-        outcome = domain.record_photo(
-            self._renewals,
-            self._events,
-            owner=data.owner,
-            renewal_id=data.renewal_id,
-            document_id=data.document_id,
-            received_at=_iso(data.uploaded_at),
-            correlation_id=event.metadata.correlation_id,
-            now_iso=self._now_iso,
+def _report(
+    outcome: domain.Outcome,
+    step: str,
+    renewal_id: str,
+    owner: str,
+    step_id: str,
+    details: Mapping[str, str] | None = None,
+) -> None:
+    extra = {
+        "renewal_id": renewal_id,
+        "owner": owner,
+        "step": step,
+        "step_id": step_id,
+        **(details or {}),
+    }
+    if outcome is domain.Outcome.NOT_THE_FEE:
+        told = details or {}
+        logger().warning(
+            f"payment {step_id} of {told.get('amount')} {told.get('currency')} names renewal "
+            f"{renewal_id} but is not its fee ({told.get('fee')}): ignored; the renewal still "
+            "waits for a payment of exactly the fee",
+            extra=extra,
         )
-        self._report(outcome, "photo", data.renewal_id, data.owner, data.document_id)
-
-    @staticmethod
-    def _report(
-        outcome: domain.Outcome,
-        step: str,
-        renewal_id: str,
-        owner: str,
-        step_id: str,
-        details: Mapping[str, str] | None = None,
-    ) -> None:
-        extra = {
-            "renewal_id": renewal_id,
-            "owner": owner,
-            "step": step,
-            "step_id": step_id,
-            **(details or {}),
-        }
-        if outcome is domain.Outcome.NOT_THE_FEE:
-            told = details or {}
-            logger().warning(
-                f"payment {step_id} of {told.get('amount')} {told.get('currency')} names renewal "
-                f"{renewal_id} but is not its fee ({told.get('fee')}): ignored; the renewal still "
-                "waits for a payment of exactly the fee",
-                extra=extra,
-            )
-        elif outcome is domain.Outcome.UNKNOWN_RENEWAL:
-            logger().warning(
-                f"{step} names renewal {renewal_id}, which does not exist for its owner "
-                "(never created, or another citizen's): ignored",
-                extra=extra,
-            )
-        elif outcome is domain.Outcome.SUPERSEDED:
-            logger().warning(
-                f"renewal {renewal_id} already has another {step}: this one is ignored", extra=extra
-            )
-        else:
-            logger().info(f"renewal {step}: {outcome.value}", extra=extra)
-        if outcome is domain.Outcome.READY:
-            metrics().add_metric(name="RenewalReadyForReview", unit="Count", value=1)
-        metrics().add_metric(name=f"RenewalStep_{outcome.value}", unit="Count", value=1)
-
-    def consumer(self, dedupe: EventDeduplicator | InMemoryDeduplicator) -> EventConsumer:
-        return EventConsumer(
-            {PAYMENT_CAPTURED: self.on_payment_captured, DOCUMENT_UPLOADED: self.on_document_uploaded},
-            dedupe,
+    elif outcome is domain.Outcome.UNKNOWN_RENEWAL:
+        logger().warning(
+            f"{step} names renewal {renewal_id}, which does not exist for its owner "
+            "(never created, or another citizen's): ignored",
+            extra=extra,
         )
+    elif outcome is domain.Outcome.SUPERSEDED:
+        logger().warning(f"renewal {renewal_id} already has another {step}: this one is ignored", extra=extra)
+    else:
+        logger().info(f"renewal {step}: {outcome.value}", extra=extra)
+    if outcome is domain.Outcome.READY:
+        metrics().add_metric(name="RenewalReadyForReview", unit="Count", value=1)
+    metrics().add_metric(name=f"RenewalStep_{outcome.value}", unit="Count", value=1)

@@ -13,7 +13,7 @@ waiting for a payment of the fee (refunding it is payments' business, not here).
 
 Each step happens once: the first payment of the fee and the first photo are recorded, later ones
 are logged and ignored (a citizen who paid twice is refunded by payments, not here). Reaching
-``ready_for_review`` emits ``RenewalReadyForReview`` in the same transaction as the state change.
+``ready_for_review`` records ``RenewalReadyForReview`` in the same transaction as the state change.
 
 Steps are optimistic: read, decide, write only if the renewal is still what was read (the
 repository's ``advance`` refuses a stale write with ``StaleRenewalError``), else read again. So a
@@ -28,12 +28,9 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
 from hmskit.currencies import money
-
-if TYPE_CHECKING:
-    from hmskit.contracts import Event, EventData
 
 SUBMITTED = "submitted"
 PAID = "paid"
@@ -241,6 +238,31 @@ class Page:
     cursor: str | None
 
 
+@dataclass(frozen=True)
+class CapturedPayment:
+    """A payment the payments window captured (``PaymentCaptured``), as the saga reads it."""
+
+    payment_id: str
+    owner: str
+    renewal_id: str | None
+    amount: Decimal
+    currency: str
+    paid_at: str
+    correlation_id: str | None
+
+
+@dataclass(frozen=True)
+class UploadedDocument:
+    """A document the documents window stored (``DocumentUploaded``), as the saga reads it."""
+
+    document_id: str
+    owner: str
+    kind: str | None
+    renewal_id: str | None
+    received_at: str
+    correlation_id: str | None
+
+
 class Outcome(StrEnum):
     """What a saga step did (for logs, metrics and tests)."""
 
@@ -254,9 +276,12 @@ class Outcome(StrEnum):
 
 # -- ports ------------------------------------------------------------------------------------------
 
+#: An event as the outbox records it with a state change; opaque here (``passport.events`` builds it).
+Recorded = Any
+
 
 class RenewalRepository(Protocol):
-    def add(self, renewal: Renewal, event: Event) -> None:
+    def add(self, renewal: Renewal, event: Recorded) -> None:
         """Store a new renewal and its event in one transaction."""
         ...
 
@@ -269,7 +294,7 @@ class RenewalRepository(Protocol):
 
     def list(self, owner: str, *, limit: int, cursor: str | None) -> Page: ...
 
-    def advance(self, before: Renewal, after: Renewal, event: Event | None) -> None:
+    def advance(self, before: Renewal, after: Renewal, event: Recorded | None) -> None:
         """Write ``after`` (and ``event``, in the same transaction) only if the stored renewal is
         still ``before`` in status and steps; ``StaleRenewalError`` otherwise (nothing written)."""
         ...
@@ -282,7 +307,11 @@ class EligibilityChecker(Protocol):
 
 
 class EventFactory(Protocol):
-    def event(self, data: EventData, *, correlation_id: str | None) -> Event: ...
+    """Turns the domain's facts into the events recorded with them (``passport.events``)."""
+
+    def submitted(self, renewal: Renewal, *, correlation_id: str | None) -> Recorded: ...
+
+    def ready_for_review(self, renewal: Renewal, *, correlation_id: str | None) -> Recorded: ...
 
 
 # -- use cases --------------------------------------------------------------------------------------
@@ -303,7 +332,7 @@ def submit_renewal(
     new_id: Callable[[], str],
     now_iso: Callable[[], str],
 ) -> Renewal:
-    """Ask eligibility (synchronously), then store the renewal and emit ``RenewalSubmitted``.
+    """Ask eligibility (synchronously), then store the renewal and record ``RenewalSubmitted``.
 
     A retry of a request whose renewal is already stored gets that renewal back (eligibility is not
     asked again): no second renewal or event."""
@@ -331,16 +360,7 @@ def submit_renewal(
         submitted_at=now,
         updated_at=now,
     )
-    from hmskit.contracts import RenewalSubmittedV1
-
-    submitted = RenewalSubmittedV1(
-        renewal_id=renewal.id,
-        owner=owner,
-        full_name=renewal.full_name,
-        email=email,
-        submitted_at=now,  # type: ignore[arg-type]  # pydantic parses the ISO text
-    )
-    repo.add(renewal, events.event(submitted, correlation_id=correlation_id))
+    repo.add(renewal, events.submitted(renewal, correlation_id=correlation_id))
     return renewal
 
 
@@ -437,24 +457,10 @@ def _advance(
         status = status_of(changed)
         ready = status == READY_FOR_REVIEW
         after = replace(changed, status=status, updated_at=now, ready_for_review_at=now if ready else None)
-        event = events.event(_ready_for_review(after), correlation_id=correlation_id) if ready else None
+        event = events.ready_for_review(after, correlation_id=correlation_id) if ready else None
         try:
             repo.advance(before, after, event)
         except StaleRenewalError:
             continue  # someone else moved it: read again and decide again
         return Outcome.READY if ready else Outcome.RECORDED
     raise RenewalBusyError(f"renewal {renewal_id} kept changing during {attempts} attempts; retry later")
-
-
-def _ready_for_review(renewal: Renewal) -> EventData:
-    from hmskit.contracts import RenewalReadyForReviewV1
-
-    assert renewal.payment_id and renewal.photo_document_id and renewal.ready_for_review_at
-    return RenewalReadyForReviewV1(
-        renewal_id=renewal.id,
-        owner=renewal.owner,
-        payment_id=renewal.payment_id,
-        photo_document_id=renewal.photo_document_id,
-        email=renewal.email,
-        ready_at=renewal.ready_for_review_at,  # type: ignore[arg-type]  # pydantic parses the ISO text
-    )

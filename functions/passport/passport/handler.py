@@ -68,7 +68,7 @@ def submit_renewal() -> Any:
             renewal = domain.submit_renewal(
                 deps.renewals,
                 deps.eligibility,
-                deps.events,
+                deps.renewal_events,
                 owner=principal.sub,
                 application=request.to_application(),
                 passport_number=request.passport_number,
