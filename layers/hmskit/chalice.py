@@ -21,21 +21,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice.app import Chalice, Request, Response
 
-from hmskit import jsonbody
+from hmskit import jsonbody, problems
 from hmskit.observability import entrypoint, logger
-from hmskit.problems import (
-    PROBLEM_CONTENT_TYPE,
-    BadRequestError,
-    InternalError,
-    MethodNotAllowedError,
-    NotFoundError,
-    PayloadTooLargeError,
-    Problem,
-    ServiceUnavailableError,
-    TooManyRequestsError,
-    UnauthorizedError,
-    UnsupportedMediaTypeError,
-)
+from hmskit.problems import PROBLEM_CONTENT_TYPE, InternalError, Problem
 from hmskit.webcore import CoreDeps, ErrorMap, RouteSpec, WindowCore, dumps
 
 if TYPE_CHECKING:
@@ -50,15 +38,15 @@ __all__ = ["ChaliceDeps", "ChaliceWindow", "json_response", "problem_response"]
 
 # Chalice's own error answers, by status, as the platform's problems.
 _CHALICE_ERRORS: dict[int, type[Problem]] = {
-    400: BadRequestError,
-    401: UnauthorizedError,
-    404: NotFoundError,
-    405: MethodNotAllowedError,
-    413: PayloadTooLargeError,
-    415: UnsupportedMediaTypeError,
-    429: TooManyRequestsError,
-    500: InternalError,
-    503: ServiceUnavailableError,
+    400: problems.BadRequestError,
+    401: problems.UnauthorizedError,
+    404: problems.NotFoundError,
+    405: problems.MethodNotAllowedError,
+    413: problems.PayloadTooLargeError,
+    415: problems.UnsupportedMediaTypeError,
+    429: problems.TooManyRequestsError,
+    500: problems.InternalError,
+    503: problems.ServiceUnavailableError,
 }
 
 
