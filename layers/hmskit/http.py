@@ -113,7 +113,7 @@ class WindowApp(WindowCore):
 
     def query(self, model: type[M]) -> M:
         """Parse the query string as ``model``; 400 naming the first bad parameter otherwise."""
-        from pydantic import ValidationError  # already loaded: ``model`` is a pydantic model
+        from pydantic import ValidationError
 
         try:
             return model.model_validate(self.event.query_string_parameters or {})

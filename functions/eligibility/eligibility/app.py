@@ -28,7 +28,7 @@ window = ChaliceWindow(app, deps=bootstrap.deps, errors={rules.InconsistentAppli
 
 @window.post(f"{BASE}/check")
 def check() -> Response:
-    from eligibility.models import CheckRequest  # pydantic + the model (~100 ms): health never pays it
+    from eligibility.models import CheckRequest  # here: health never loads pydantic
 
     window.principal()  # a verified caller, or 401 before the body is read
     request = window.json_body(CheckRequest)

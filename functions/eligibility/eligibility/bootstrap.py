@@ -1,15 +1,11 @@
-"""Composition root: settings -> clients -> the rate limiter, built once per process.
+"""Composition root: settings -> the DynamoDB client -> the rate limiter, built once per process.
 
-The boto3 DynamoDB client (the only client: the window's table holds its rate-limit counters) is
-built on the first request that needs it, then reused by every warm request. A health check never
-builds it, nor imports boto3. boto3 finds a local emulator through ``AWS_ENDPOINT_URL``.
+The client (the window's table holds only its rate-limit counters) is built on the first request
+that needs it; a health check never imports boto3.
 
-The window's own setting, read here beside ``hmskit.settings`` (which every window shares):
-
-- ``HMS_TIMEZONE``: the service time zone, an IANA name (``Europe/London``, ``America/New_York``);
-  ``UTC`` when unset or blank. "Today" for the rules is the civil date there at the clock's instant,
-  so an applicant at 00:30 on their 16th birthday (service time) is 16. An unknown or malformed
-  name stops the window at its first invocation with a ``SettingsError`` naming the variable.
+The window's own setting, ``HMS_TIMEZONE``: the service time zone, an IANA name (``UTC`` when unset
+or blank). "Today" for the rules is the civil date there at the clock's instant. A bad name stops
+the window at its first invocation with a ``SettingsError`` naming the variable.
 """
 
 from __future__ import annotations
