@@ -3,7 +3,7 @@
 One small module per capability, each with its own errors:
 
 - settings      the window's settings, read once from the environment
-- problems      RFC 9457 problem+json errors and the one place they are mapped
+- problems      RFC 9457 problem+json errors
 - auth          the principal, read from the verified authorizer context only
 - store         the window's own DynamoDB table
 - ratelimit     per-principal fixed-window rate limiting on that table
@@ -11,8 +11,9 @@ One small module per capability, each with its own errors:
 - observability Powertools Logger and Metrics; Tracer only when enabled
 - jsonbody      request bodies as JSON, nesting bounded (400 past it) for every window
 - text          pydantic string types that refuse control characters
-- http          the Powertools resolver wired with all of the above
-- chalice       the same for a Chalice app (API Gateway payload 1.0)
+- webcore       the HTTP core: routes, body limits, the error map, 404/405, the rate limit
+- http          its Powertools adapter (API Gateway payload 2.0)
+- chalice       its Chalice adapter (API Gateway payload 1.0)
 - contracts     the versioned event contracts (pydantic); the source of events/schemas/
 - outbox        the transactional outbox, its relay, PutEvents with partial-failure retries
 - consumer      SQS batches of bus events, deduplicated by event id; the one entry point
