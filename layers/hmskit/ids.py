@@ -3,6 +3,9 @@
 A 48-bit millisecond timestamp followed by 80 random bits, as 26 Crockford base32 characters (the
 ULID layout). Lexical order is creation order, so a DynamoDB sort key built from an id lists newest
 first with ``ScanIndexForward=False``.
+
+An id that crosses windows (a ``renewal_id`` a payment or a document names) is checked with the same
+rule in every window's models: ``RenewalId``, the id the passport window minted.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import hashlib
 import os
 import re
 import time
+from collections.abc import Callable
+from typing import Annotated, Any
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ID_PATTERN = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
@@ -47,3 +52,16 @@ def id_floor(at_ms: int) -> str:
 
 def is_id(value: str) -> bool:
     return bool(ID_PATTERN.match(value))
+
+
+class _IdString:
+    """A pydantic string of ``ID_PATTERN``; pydantic itself is imported only when a model is built."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Callable[[Any], Any]) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.str_schema(pattern=ID_PATTERN.pattern)
+
+
+#: A passport renewal's id, wherever a window's model names one.
+RenewalId = Annotated[str, _IdString()]

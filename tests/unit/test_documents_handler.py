@@ -130,10 +130,10 @@ def test_the_owner_is_the_token_subject_and_a_forged_user_header_is_ignored(wind
 
 
 def test_renewal_id_and_kind_are_kept_with_the_document(window: Window) -> None:
-    doc = window.upload(images.PASSPORT_PHOTO, kind="photo", renewal_id="01JRENEWAL")
+    doc = window.upload(images.PASSPORT_PHOTO, kind="photo", renewal_id="01JD2X7Q4T5S8P1K6H3F9D2B7A")
 
     stored = window.repo.get("alice", doc["id"])
-    assert stored is not None and (stored.kind, stored.renewal_id) == ("photo", "01JRENEWAL")
+    assert stored is not None and (stored.kind, stored.renewal_id) == ("photo", "01JD2X7Q4T5S8P1K6H3F9D2B7A")
 
 
 @pytest.mark.parametrize("data", [EXE, b"hello, I am a text file\n", b"<svg xmlns='x'/>"])

@@ -8,11 +8,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator
 
 from documents.domain import ALLOWED_TYPES, MAX_PRESIGNED_BYTES
+from hmskit import ids
 from hmskit.text import SINGLE_LINE
 
 Kind = Literal["photo", "proof_of_identity", "other"]
-RENEWAL_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-RenewalId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=RENEWAL_ID_PATTERN)]
+# the renewal's id as the passport window minted it; a form field's surrounding spaces are no part of it
+RenewalId = Annotated[ids.RenewalId, StringConstraints(strip_whitespace=True)]
 Filename = Annotated[str, StringConstraints(max_length=255), SINGLE_LINE]
 
 

@@ -21,6 +21,7 @@ from pydantic import (
 
 from hmskit.currencies import MINOR_UNITS
 from hmskit.cursors import CURSOR_PATTERN
+from hmskit.ids import RenewalId
 from hmskit.text import NONBLANK_LINE
 
 MAX_AMOUNT = Decimal("1000000.00")
@@ -92,7 +93,7 @@ class CreatePayment(BaseModel):
     purpose: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NONBLANK_LINE
     ]
-    renewal_id: Annotated[str, StringConstraints(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")] | None = Field(
+    renewal_id: RenewalId | None = Field(
         default=None, description="the passport renewal this payment is for (the passport window's id)"
     )
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
 from hmskit.currencies import MINOR_UNITS
+from hmskit.ids import RenewalId
 from hmskit.text import NONBLANK_LINE
 from payments.models import MAX_AMOUNT, amount_pattern
 
@@ -74,6 +75,6 @@ class CreatePaymentV2(BaseModel):
     purpose: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NONBLANK_LINE
     ]
-    renewal_id: Annotated[str, StringConstraints(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")] | None = Field(
+    renewal_id: RenewalId | None = Field(
         default=None, description="the passport renewal this payment is for (the passport window's id)"
     )
