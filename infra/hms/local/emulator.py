@@ -29,6 +29,33 @@ DEFAULT_EMULATOR = "ministack"
 MINISTACK_VENV = ".venv-ministack"
 
 
+# ministack's own entry point serves its ASGI app with hypercorn and h11 (pure Python); uvicorn with
+# httptools and uvloop (in requirements-ministack.txt) serves the same app for about half the CPU per
+# call (bench/emulator.py). An interpreter without them (HMS_MINISTACK_PYTHON) gets ministack's own.
+MINISTACK_LAUNCHER = """
+import resource, sys
+host, port = sys.argv[1], int(sys.argv[2])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+try:
+    import httptools, uvicorn
+except ImportError:
+    from ministack.app import main
+    sys.argv = ["ministack"]
+    main()
+else:
+    try:
+        import uvloop
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
+    uvicorn.run(
+        "ministack.app:app", host=host, port=port, http="httptools", loop=loop, lifespan="on",
+        log_level="warning", access_log=False, timeout_keep_alive=75,
+    )
+"""
+
+
 class EmulatorError(Exception):
     """The emulator could not be started or reached."""
 
@@ -165,7 +192,7 @@ def _command(kind: str, host: str, port: int) -> tuple[list[str], dict[str, str]
                 "S3_PERSIST": "0",
             }
         )
-        return [ministack_python(), "-m", "ministack"], env, "/_ministack/health"
+        return [ministack_python(), "-c", MINISTACK_LAUNCHER, host, str(port)], env, "/_ministack/health"
     raise EmulatorError(f"unknown emulator {kind!r}: choose one of {', '.join(EMULATORS)}")
 
 
