@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from hmskit.store import StoreError, TableStore, from_dynamo
+from hmskit.store import TableStore, from_dynamo
 
 if TYPE_CHECKING:
     from hmskit.contracts import Event, EventData
@@ -241,15 +241,13 @@ class OutboxRelay:
         failed = set(
             self._publisher.publish((k, entry(i, self._publisher.bus_name)) for k, i in by_id.items())
         )
-        for event_id, item in by_id.items():
-            if event_id in failed:
-                result.failed.append(event_id)
-                continue
-            try:
-                self._store.delete(OUTBOX_PK, str(item["sk"]))
-            except StoreError as exc:  # published already; a later sweep re-publishes (deduplicated)
-                log.warning("outbox item %s published but not deleted: %s", event_id, exc)
-            result.published.append(event_id)
+        published = {event_id: item for event_id, item in by_id.items() if event_id not in failed}
+        result.failed.extend(event_id for event_id in by_id if event_id in failed)
+        result.published.extend(published)
+        # published already: a row left behind is re-published by a later run (consumers deduplicate)
+        kept = self._store.delete_many((OUTBOX_PK, str(item["sk"])) for item in published.values())
+        if kept:
+            log.warning("%d outbox item(s) published but not deleted: %s", len(kept), [sk for _, sk in kept])
         return result
 
 

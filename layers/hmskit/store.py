@@ -19,6 +19,9 @@ _DE = TypeDeserializer()
 Item = dict[str, Any]
 
 
+BATCH_WRITE_MAX = 25  # DynamoDB's limit of requests per BatchWriteItem
+
+
 class StoreError(Exception):
     """The table could not be read or written."""
 
@@ -113,6 +116,30 @@ class TableStore:
             self._client.delete_item(TableName=self.table_name, Key={"pk": {"S": pk}, "sk": {"S": sk}})
         except ClientError as exc:
             raise StoreError(f"delete_item failed: {_code(exc)}") from exc
+
+    def delete_many(self, keys: Iterable[tuple[str, str]], *, attempts: int = 3) -> list[tuple[str, str]]:
+        """Delete items by (pk, sk), 25 per ``BatchWriteItem``; the keys still not deleted after
+        ``attempts`` rounds of the unprocessed ones (throttling), or of a round that failed."""
+        left = list(dict.fromkeys(keys))
+        for _ in range(attempts):
+            if not left:
+                break
+            retry: list[tuple[str, str]] = []
+            for start in range(0, len(left), BATCH_WRITE_MAX):
+                chunk = left[start : start + BATCH_WRITE_MAX]
+                requests = [
+                    {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in chunk
+                ]
+                try:
+                    resp = self._client.batch_write_item(RequestItems={self.table_name: requests})
+                except ClientError:
+                    retry.extend(chunk)
+                    continue
+                for req in (resp.get("UnprocessedItems") or {}).get(self.table_name, []):
+                    key = req["DeleteRequest"]["Key"]
+                    retry.append((key["pk"]["S"], key["sk"]["S"]))
+            left = retry
+        return left
 
     def query_page(
         self,

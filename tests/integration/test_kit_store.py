@@ -66,6 +66,25 @@ def test_delete_removes_an_item(store: TableStore) -> None:
     assert store.get("P", "S") is None
 
 
+def test_delete_many_removes_every_key_in_batches_of_twenty_five(store: TableStore) -> None:
+    keys = [("OUTBOX", f"EVENT#{i:03d}") for i in range(30)]
+    for pk, sk in keys:
+        store.put({"pk": pk, "sk": sk})
+    store.put({"pk": "OUTBOX", "sk": "EVENT#keep"})
+
+    left = store.delete_many([*keys, keys[0], ("OUTBOX", "EVENT#never-written")])
+
+    assert left == []  # a repeated key is deleted once; a missing one is no error
+    items, _ = store.query_page("OUTBOX", sk_prefix="EVENT#", limit=100)
+    assert [i["sk"] for i in items] == ["EVENT#keep"]
+
+
+def test_delete_many_answers_the_keys_it_could_not_delete(dynamodb: Any) -> None:
+    missing = TableStore(dynamodb, "no-such-table")
+
+    assert missing.delete_many([("P", "S")], attempts=2) == [("P", "S")]
+
+
 def test_query_page_walks_a_partition_newest_first_without_gaps(store: TableStore) -> None:
     for i in range(5):
         store.put_new({"pk": "P", "sk": f"X#{i}"})

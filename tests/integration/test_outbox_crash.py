@@ -129,7 +129,7 @@ def test_a_window_killed_after_its_write_still_gets_its_event_delivered_exactly_
         from hmskit.store import TableStore
 
         class DiesBeforeDelete(TableStore):
-            def delete(self, pk, sk):
+            def delete_many(self, keys, **kwargs):
                 os.kill(os.getpid(), signal.SIGKILL)
 
         store = DiesBeforeDelete(boto3.client("dynamodb"), os.environ["HMS_TABLE_NAME"])

@@ -51,6 +51,7 @@ class FakeStore:
     def __init__(self, items: list[dict[str, Any]]) -> None:
         self.items = {(i["pk"], i["sk"]): i for i in items}
         self.deleted: list[str] = []
+        self.delete_calls = 0
 
     def query_page(
         self, pk: str, *, sk_prefix: str, limit: int, after_sk: str | None = None, newest_first: bool = True
@@ -64,9 +65,13 @@ class FakeStore:
         page = rows[:limit]
         return page, (page[-1]["sk"] if len(rows) > limit else None)
 
-    def delete(self, pk: str, sk: str) -> None:
-        self.items.pop((pk, sk), None)
-        self.deleted.append(sk)
+    def delete_many(self, keys: Any) -> list[tuple[str, str]]:
+        keys = list(keys)
+        self.delete_calls += 1
+        for pk, sk in keys:
+            self.items.pop((pk, sk), None)
+            self.deleted.append(sk)
+        return []
 
 
 def payment_event(n: int, *, renewal: str | None = None) -> Event:
@@ -137,6 +142,7 @@ def test_the_relay_deletes_only_what_the_bus_accepted() -> None:
     assert result.failed == ["E002"]
     assert sorted(result.published) == ["E000", "E001", "E003"]
     assert [i["event_id"] for i in store.items.values()] == ["E002"]  # kept for the next run
+    assert store.delete_calls == 1  # the published rows go in one batch, not a call each
     entry = events.accepted[0]
     assert entry["Source"] == "hms.payments" and entry["DetailType"] == "PaymentCaptured"
     assert entry["EventBusName"] == "hms"
