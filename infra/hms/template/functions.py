@@ -157,6 +157,13 @@ def policies(platform: Platform, resources: Resources, w: Window) -> list[dict[s
                 "Resource": [sub(f"${{{table_id}.Arn}}/stream/*")],
             },
             {
+                # the relay clears what it published from the outbox, 25 rows a call
+                "Sid": "OwnOutboxBatchDelete",
+                "Effect": "Allow",
+                "Action": ["dynamodb:BatchWriteItem"],
+                "Resource": [get_att(table_id, "Arn")],
+            },
+            {
                 # EventBridge authorises each entry: only this window's source and declared types
                 "Sid": "PublishOwnEvents",
                 "Effect": "Allow",
