@@ -18,7 +18,7 @@ are logged and ignored (a citizen who paid twice is refunded by payments, not he
 Steps are optimistic: read, decide, write only if the renewal is still what was read (the
 repository's ``advance`` refuses a stale write with ``StaleRenewalError``), else read again. So a
 payment and a photo handled at the same moment can neither lose an update nor both (or neither)
-see the renewal complete: exactly one of them moves it to ``ready_for_review`` and emits the event.
+see the renewal complete: exactly one of them moves it to ``ready_for_review`` and records the event.
 """
 
 from __future__ import annotations
