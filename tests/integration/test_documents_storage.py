@@ -80,7 +80,9 @@ def keys(s3: Any, bucket: str) -> list[str]:
 def test_an_upload_puts_the_bytes_in_s3_and_the_metadata_in_the_owners_partition(
     deps: bootstrap.Deps, s3: Any, bucket: str, dynamodb: Any, table: str
 ) -> None:
-    result = call(deps, upload_event(PNG, filename="../me.png", kind="other", renewal_id="01JD2X7Q4T5S8P1K6H3F9D2B7A"))
+    result = call(
+        deps, upload_event(PNG, filename="../me.png", kind="other", renewal_id="01JD2X7Q4T5S8P1K6H3F9D2B7A")
+    )
 
     assert result["statusCode"] == 201, result["body"]
     doc = body_of(result)
