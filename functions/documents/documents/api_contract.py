@@ -59,7 +59,7 @@ def _form_branches(schema: dict[str, Any]) -> None:
     """What ``file`` must be for each ``kind``; a form field is never null (an absent one is)."""
     schema["properties"]["renewal_id"] = {
         "type": "string",
-        "pattern": r"^\s*(?:[A-Za-z0-9_-]{1,64}\s*)?$",
+        "pattern": rf"^\s*(?:{ID_PATTERN.pattern.strip('^$')}\s*)?$",  # the renewal id passport minted
         "description": "the passport renewal this document is for; a blank field is the same as none",
     }
     schema["anyOf"] = [

@@ -116,6 +116,7 @@ class EmbeddedEmulator:
     port: int
     process: subprocess.Popen[bytes] = field(repr=False)
     kind: str = "moto"
+    probe_path: str = "/"
 
     @property
     def endpoint(self) -> str:
@@ -127,6 +128,27 @@ class EmbeddedEmulator:
 
     def running(self) -> bool:
         return self.process.poll() is None
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        """Wait until the emulator answers; ``EmulatorError`` (and the process stopped) if it exits
+        first, with its stderr tail, or does not answer within ``timeout`` seconds."""
+        proc = self.process
+        probe = f"{self.endpoint}{self.probe_path}"
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+                self.stop()
+                raise EmulatorError(f"{self.kind} exited with code {proc.returncode} during start-up:\n{err}")
+            if _answers(probe):
+                # the emulator may log to stderr: drain it so the pipe never fills
+                _drain(proc)
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+        self.stop()
+        raise EmulatorError(f"{self.kind} did not answer on {probe} within {timeout:.0f}s")
 
     def stop(self, timeout: float = 5.0) -> None:
         """Terminate the server (then kill it if it lingers) and reap it."""
@@ -196,13 +218,11 @@ def _command(kind: str, host: str, port: int) -> tuple[list[str], dict[str, str]
     raise EmulatorError(f"unknown emulator {kind!r}: choose one of {', '.join(EMULATORS)}")
 
 
-def start_emulator(
-    kind: str, port: int, host: str = "127.0.0.1", *, startup_timeout: float = 20.0
-) -> EmbeddedEmulator:
-    """Start the embedded emulator ``kind`` as a subprocess and wait until it answers.
+def spawn_emulator(kind: str, port: int, host: str = "127.0.0.1") -> EmbeddedEmulator:
+    """Start the embedded emulator ``kind`` as a subprocess without waiting for it to answer
+    (``EmbeddedEmulator.wait_ready``): ``hms up`` cold-starts the windows meanwhile.
 
-    Raises ``EmulatorError`` at once if the port is taken or the emulator is not installed, and if
-    the server exits or does not answer within ``startup_timeout`` seconds (with its stderr tail).
+    Raises ``EmulatorError`` at once if the port is taken or the emulator is not installed.
     """
     check_port_free(host, port)
     args, env, probe_path = _command(kind, host, port)
@@ -214,23 +234,20 @@ def start_emulator(
         env=env,
         start_new_session=True,  # Ctrl-C on the terminal reaches the CLI, which stops us in order
     )
-    emulator = EmbeddedEmulator(host=host, port=port, process=proc, kind=kind)
-    probe = f"{emulator.endpoint}{probe_path}"
-    deadline = time.monotonic() + startup_timeout
-    delay = 0.02
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
-            emulator.stop()
-            raise EmulatorError(f"{kind} exited with code {proc.returncode} during start-up:\n{err}")
-        if _answers(probe):
-            # the emulator may log to stderr: drain it so the pipe never fills
-            _drain(proc)
-            return emulator
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
-    emulator.stop()
-    raise EmulatorError(f"{kind} did not answer on {probe} within {startup_timeout:.0f}s")
+    return EmbeddedEmulator(host=host, port=port, process=proc, kind=kind, probe_path=probe_path)
+
+
+def start_emulator(
+    kind: str, port: int, host: str = "127.0.0.1", *, startup_timeout: float = 20.0
+) -> EmbeddedEmulator:
+    """Start the embedded emulator ``kind`` as a subprocess and wait until it answers.
+
+    Raises ``EmulatorError`` at once if the port is taken or the emulator is not installed, and if
+    the server exits or does not answer within ``startup_timeout`` seconds (with its stderr tail).
+    """
+    emulator = spawn_emulator(kind, port, host)
+    emulator.wait_ready(startup_timeout)
+    return emulator
 
 
 def start_moto(port: int, host: str = "127.0.0.1", *, startup_timeout: float = 20.0) -> EmbeddedEmulator:

@@ -237,7 +237,7 @@ async def run(
     from botocore.exceptions import BotoCoreError, ClientError
 
     from hms.local.devauth import DevIssuer
-    from hms.local.emulator import EmulatorError, check_port_free, start_emulator
+    from hms.local.emulator import EmulatorError, check_port_free, spawn_emulator
     from hms.local.gateway import Gateway
     from hms.local.portal import LocalSite
     from hms.local.provision import (
@@ -293,8 +293,9 @@ async def run(
     tasks: list[asyncio.Task[Any]] = []
     try:
         if opts.endpoint is None:
+            # it boots while the windows cold-start; provisioning waits for it to answer
             try:
-                emulator = start_emulator(opts.emulator, opts.aws_port)
+                emulator = spawn_emulator(opts.emulator, opts.aws_port)
             except EmulatorError as exc:
                 raise UpError(str(exc)) from exc
             endpoint = emulator.endpoint
@@ -318,15 +319,21 @@ async def run(
             plan(platform, endpoint, **settings)  # refuses bad settings before anything is created
         except ProvisionError as exc:
             raise UpError(str(exc)) from exc
-        # the resources are created while the workers cold-start (no window touches AWS at import)
-        provisioning = asyncio.ensure_future(
-            asyncio.to_thread(provision, platform, endpoint, **settings, log=log)
-        )
-        probe = asyncio.ensure_future(asyncio.to_thread(cloud_map_supported, endpoint))
+
+        # the emulator boots and the resources are created while the workers cold-start (no window
+        # touches AWS at import)
+        def create_resources() -> Any:
+            if emulator is not None:
+                emulator.wait_ready()
+            return provision(platform, endpoint, **settings, log=log)
+
+        provisioning = asyncio.ensure_future(asyncio.to_thread(create_resources))
         issuer = DevIssuer(opts.state_dir)
         issuer.jwks()  # create or load the key pair now, not on the first request
-        # the windows' environment needs only the names, and whether Cloud Map is there
-        planned = plan(platform, endpoint, **settings, namespace=NAMESPACE if await probe else None)
+        # the windows' environment needs only the names, and whether Cloud Map is there: both
+        # embedded emulators have it; an external endpoint (LocalStack's free edition) may not
+        cloud_map = emulator is not None or await asyncio.to_thread(cloud_map_supported, endpoint)
+        planned = plan(platform, endpoint, **settings, namespace=NAMESPACE if cloud_map else None)
 
         plans = [planned]  # the last one is the running platform's (hms.local.live replans)
         pool = WorkerPool(
@@ -340,6 +347,8 @@ async def run(
         await pool.start()
         try:
             provisioned = await provisioning
+        except EmulatorError as exc:
+            raise UpError(str(exc)) from exc
         except (ProvisionError, BotoCoreError, ClientError) as exc:
             raise UpError(f"provisioning against {endpoint} failed: {exc}") from exc
         if planned.namespace is not None and provisioned.namespace is None:
