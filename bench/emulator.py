@@ -222,9 +222,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--emulator-items", type=int, default=10_000, help="items stored between the measures (default 10000)"
     )
-    parser.add_argument(
-        "--emulator-samples", type=int, default=50, help="calls per median (default 50)"
-    )
+    parser.add_argument("--emulator-samples", type=int, default=50, help="calls per median (default 50)")
     parser.add_argument(
         "--emulators",
         default="ministack,moto",
