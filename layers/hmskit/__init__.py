@@ -16,7 +16,10 @@ One small module per capability, each with its own errors:
 - chalice       its Chalice adapter (API Gateway payload 1.0)
 - contracts     the versioned event contracts (pydantic); the source of events/schemas/
 - outbox        the transactional outbox, its relay, PutEvents with partial-failure retries
-- consumer      SQS batches of bus events, deduplicated by event id; the one entry point
+- consumer      parses SQS batches of bus events, deduplicates them by event id (or lets handlers
+                idempotent by construction do it) and hands each handler the contract and its
+                ``Delivery``
+- entry         the Lambda entry router: HTTP, SQS, stream and schedule events to their handlers
 - discovery     Cloud Map lookups behind a TTL cache, with a static fallback
 - a2a           window-to-window HTTP calls carrying the caller's token
 - cursors       opaque pagination cursors

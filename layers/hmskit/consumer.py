@@ -5,9 +5,19 @@ the consumer's function with batches. ``EventConsumer.handle`` processes a batch
 batch utility and answers ``batchItemFailures``, so only the failed messages come back (after the
 queue's visibility timeout) and a poison message reaches the DLQ once its receive count runs out.
 
-Every message is handled at most once in effect: the handler runs inside Powertools idempotency
-keyed on the contract's ``event_id`` (stable across re-publication by the outbox relay), stored in
-the window's own table. A redelivered event is acknowledged without a second effect.
+Every event has its effect once, keyed on the contract's ``event_id`` (stable across re-publication
+by the outbox relay). Two ways, chosen by the window when it builds its consumer:
+
+- ``EventDeduplicator`` (the default): Powertools idempotency in the window's own table, a record
+  "in progress" before the handler runs and "completed" after it: two more writes per delivery.
+- ``IdempotentEffects``: the window declares its handlers idempotent by construction (the effect
+  carries its own dedupe: a conditional write keyed on the event, or a marker item in the effect's
+  own transaction, ``hmskit.idempotency.EventMarks``), so the platform writes nothing of its own.
+  A handler says "this event was applied already" by raising ``AlreadyAppliedError`` or returning
+  ``False``; the message is then acknowledged as a duplicate.
+
+Either way a failing handler fails only its own message, which SQS delivers again; the handler then
+finds what the first attempt left (nothing, or its effect) and answers accordingly.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from hmskit.contracts import Event
@@ -32,7 +42,8 @@ class Delivery:
     receive_count: int = 1  # SQS ``ApproximateReceiveCount``: 1 on the first receive
 
 
-EventHandler = Callable[["Event", Delivery], None]
+#: A handler applies an event; ``False`` (or ``AlreadyAppliedError``) says it had been applied before.
+EventHandler = Callable[["Event", Delivery], "bool | None"]
 
 log = logging.getLogger("hmskit.consumer")
 
@@ -44,6 +55,11 @@ class UnroutableEventError(Exception):
 class RetryLaterError(Exception):
     """Not a fault: the message cannot be handled *yet* (it is retried after the visibility
     timeout). Logged at INFO without a traceback."""
+
+
+class AlreadyAppliedError(Exception):
+    """The event's effect was applied by an earlier delivery (nothing was written now): the message
+    is acknowledged as a duplicate."""
 
 
 class EventInProgressError(RetryLaterError):
@@ -65,6 +81,12 @@ def bus_event_of(body: str) -> tuple[str, dict[str, Any]]:
         return str(envelope["detail-type"]), dict(envelope["detail"])
     except (ValueError, KeyError, TypeError) as exc:
         raise UnroutableEventError(f"the message is not an EventBridge event: {exc}") from exc
+
+
+class Deduplicator(Protocol):
+    def once(self, event_id: str, effect: Callable[[], object], context: Any = None) -> bool:
+        """Run ``effect`` unless this event already had it; True when it ran now."""
+        ...
 
 
 class EventDeduplicator:
@@ -92,7 +114,7 @@ class EventDeduplicator:
             self._config = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=self._ttl)
         return self._layer, self._config
 
-    def once(self, event_id: str, effect: Callable[[], None], context: Any = None) -> bool:
+    def once(self, event_id: str, effect: Callable[[], object], context: Any = None) -> bool:
         """Run ``effect`` unless this event already had it; True when it ran now."""
         from aws_lambda_powertools.utilities.idempotency import idempotent_function
         from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
@@ -123,7 +145,7 @@ class InMemoryDeduplicator:
     def __init__(self) -> None:
         self.seen: set[str] = set()
 
-    def once(self, event_id: str, effect: Callable[[], None], context: Any = None) -> bool:
+    def once(self, event_id: str, effect: Callable[[], object], context: Any = None) -> bool:
         if event_id in self.seen:
             return False
         effect()
@@ -131,12 +153,25 @@ class InMemoryDeduplicator:
         return True
 
 
+class IdempotentEffects:
+    """The declaration that a consumer's handlers are idempotent by construction: no record of the
+    platform's beside the effect, so a delivery costs only its effect's own calls.
+
+    A handler qualifies when a redelivery of an event it applied (the same ``event_id`` in a new SQS
+    message, after a crash between the effect and the acknowledgement, or a re-publication) finds
+    the effect and writes nothing: a conditional write keyed on the event, or an
+    ``hmskit.idempotency.EventMarks`` marker in the effect's own transaction. A handler that raises
+    leaves nothing applied (or what a redelivery resumes), and its message is retried.
+    """
+
+    def once(self, event_id: str, effect: Callable[[], object], context: Any = None) -> bool:
+        return effect() is not False
+
+
 class EventConsumer:
     """Routes each message of an SQS batch to the window's handler for its event type."""
 
-    def __init__(
-        self, handlers: Mapping[str, EventHandler], dedupe: EventDeduplicator | InMemoryDeduplicator
-    ):
+    def __init__(self, handlers: Mapping[str, EventHandler], dedupe: Deduplicator):
         self._handlers = dict(handlers)
         self._dedupe = dedupe
 
@@ -201,6 +236,8 @@ class EventConsumer:
         try:
             delivery = Delivery(message_id=message_id, receive_count=receive_count)
             ran = self._dedupe.once(event.id, lambda: handler(event, delivery), context)
+        except AlreadyAppliedError:
+            ran = False
         finally:
             log_.remove_keys(["event_id", "event_type", "message_id"])
         if not ran:

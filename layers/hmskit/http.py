@@ -25,11 +25,13 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound="BaseModel")
 RouteFn = Callable[..., Any]
 
-__all__ = ["WindowApp", "WindowDeps", "dumps", "json_response", "problem_response"]
+__all__ = ["IdempotentDeps", "WindowApp", "WindowDeps", "dumps", "json_response", "problem_response"]
+
+WindowDeps = CoreDeps  # what ``WindowApp`` needs from a window's composition root
 
 
-class WindowDeps(CoreDeps, Protocol):
-    """What ``WindowApp`` needs from a window's composition root."""
+class IdempotentDeps(WindowDeps, Protocol):
+    """... and from a window with an idempotent POST (``WindowApp.idempotent``): only those."""
 
     @property
     def idempotency(self) -> Idempotency: ...
@@ -130,7 +132,8 @@ class WindowApp(WindowCore):
             resp = compute()
             return {"status": resp.status_code, "body": resp.body, "headers": dict(resp.headers)}
 
-        result = self.deps.idempotency.run(
+        deps: IdempotentDeps = self.deps
+        result = deps.idempotency.run(
             key=self.header(IDEMPOTENCY_HEADER),
             principal=self.principal().sub,
             route=route_key,

@@ -19,6 +19,9 @@ adapter that writes the effect through a context variable set for the duration o
 
 Records are spread over the table: one partition key per (principal, route, key) digest, never one
 partition per window, so DynamoDB spreads them over its partitions like the citizens' own items.
+
+``EventMarks`` is the same idea for a consumed event: a marker keyed on the event id, written as one
+more item of the effect's transaction, so a redelivered event finds it and applies nothing.
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from hmskit.clock import Clock, SystemClock
+from hmskit.consumer import EVENT_IDEMPOTENCY_TTL_SECONDS, AlreadyAppliedError, IdempotentEffects
 from hmskit.problems import BadRequestError, ConflictError, ServiceUnavailableError, UnprocessableError
 from hmskit.store import ConditionFailedError, StoreError, TableStore, TransactionConflictError
 
@@ -76,6 +81,72 @@ class Claim:
     expires_at: int
     resource: str | None = None  # the effect a first attempt committed, when this is its retry
     written: bool = False  # the record went into the effect's transaction
+
+
+class EventMarks(IdempotentEffects):
+    """A consumer's event dedupe carried by its effect: the event id's marker in the same
+    ``TransactWriteItems`` as the effect (``transact``), conditioned on not being there yet.
+
+    The marker and the effect commit together or not at all, so a redelivery of an applied event
+    (a crash after the commit, before the message was acknowledged; a re-published event) has its
+    transaction cancelled by the marker's condition: ``AlreadyAppliedError``, and the consumer
+    acknowledges it as a duplicate. A handler that writes nothing for an event (its state check
+    found the step recorded, or the event is not for it) needs no marker: reading is idempotent.
+
+    The marker lives ``ttl_seconds`` (15 days, beyond SQS's longest retention, DLQ included), in a
+    partition of its own per event.
+    """
+
+    def __init__(
+        self,
+        store: TableStore,
+        *,
+        scope: str,
+        ttl_seconds: int = EVENT_IDEMPOTENCY_TTL_SECONDS,
+        clock: Clock | None = None,
+    ) -> None:
+        self._store = store
+        self._scope = scope
+        self._ttl = ttl_seconds
+        self._clock = clock or SystemClock()
+        self._current: ContextVar[str | None] = ContextVar(f"event-marks-{scope}", default=None)
+
+    def once(self, event_id: str, effect: Callable[[], object], context: Any = None) -> bool:
+        with self.applying(event_id):
+            return super().once(event_id, effect, context)
+
+    @contextmanager
+    def applying(self, event_id: str) -> Iterator[None]:
+        """``transact`` marks ``event_id`` while this lasts (the consumer's handler runs inside)."""
+        token = self._current.set(event_id)
+        try:
+            yield
+        finally:
+            self._current.reset(token)
+
+    def key(self, event_id: str) -> tuple[str, str]:
+        return f"{PK_PREFIX}{self._scope}#event#{event_id}", "EVENT"
+
+    def transact(self, store: TableStore, ops: Sequence[dict[str, Any]]) -> None:
+        """The effect's transaction, with the consumed event's marker as its last item when an event
+        is being applied. ``AlreadyAppliedError`` when the marker was there (nothing was written);
+        other cancellations propagate as they are."""
+        event_id = self._current.get()
+        if event_id is None:
+            store.transact(ops)
+            return
+        now = int(self._clock.now())
+        pk, sk = self.key(event_id)
+        item = {"pk": pk, "sk": sk, "type": "event", "event_id": event_id, "expires_at": now + self._ttl}
+        marker = self._store.put_op(item, new=False)
+        marker["Put"]["ConditionExpression"] = "attribute_not_exists(pk) OR expires_at < :now"
+        marker["Put"]["ExpressionAttributeValues"] = {":now": {"N": str(now)}}
+        try:
+            store.transact([*ops, marker])
+        except TransactionConflictError as exc:
+            if exc.reasons and exc.reasons[-1] == "ConditionalCheckFailed":
+                raise AlreadyAppliedError(f"event {event_id} was applied already") from exc
+            raise
 
 
 def window_table_layer(client: Any, table_name: str, partition: str) -> Any:

@@ -1,7 +1,8 @@
 """Composition root: settings -> clients -> adapters, built once per process (warm starts reuse).
 
-The DynamoDB client serves the notifications, the contacts, the rate-limit counters and the event
-deduplicator (all on the window's own table). The SES client is built on the first email, so an
+The DynamoDB client serves the notifications, the contacts and the rate-limit counters (all on the
+window's own table). The consumer's handlers are idempotent by construction (``IdempotentEffects``:
+a notification's id is derived from its event), so no event dedupe record is written. The SES client is built on the first email, so an
 HTTP request never builds it. boto3 finds a local emulator through ``AWS_ENDPOINT_URL``.
 """
 
@@ -12,18 +13,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hmskit.clock import Clock, SystemClock
-from hmskit.consumer import EventConsumer, EventDeduplicator, InMemoryDeduplicator
+from hmskit.consumer import Deduplicator, EventConsumer, IdempotentEffects
 from hmskit.ratelimit import FixedWindowRateLimiter
 from hmskit.settings import WindowSettings, load_settings
 from hmskit.store import TableStore
 from notifications.adapters import DynamoNotificationRepository, SesMailer
 from notifications.domain import Mailer, NotificationRepository
-
-if TYPE_CHECKING:
-    from hmskit.idempotency import Idempotency
 
 
 @dataclass
@@ -31,16 +29,11 @@ class Deps:
     settings: WindowSettings
     notifications: NotificationRepository
     mailer: Mailer
-    dedupe: EventDeduplicator | InMemoryDeduplicator
+    dedupe: Deduplicator
     rate_limiter: FixedWindowRateLimiter | None = None
     clock: Clock = field(default_factory=SystemClock)
     sleep: Callable[[float], None] = time.sleep  # between retries of a write after an email went
     _consumer: EventConsumer | None = field(default=None, init=False, repr=False)
-
-    @property
-    def idempotency(self) -> Idempotency:
-        """``WindowApp`` asks every window for one; this window has no idempotent POST route."""
-        raise RuntimeError("the notifications window has no Idempotency-Key routes")
 
     def now_iso(self) -> str:
         return datetime.fromtimestamp(self.clock.now(), UTC).isoformat(timespec="milliseconds")
@@ -75,7 +68,7 @@ def build(
         settings=settings,
         notifications=DynamoNotificationRepository(store),
         mailer=SesMailer(ses, sender=settings.email_sender),
-        dedupe=EventDeduplicator(dynamodb, settings.table_name, window=settings.window),
+        dedupe=IdempotentEffects(),
         rate_limiter=limiter,
         clock=clock,
     )

@@ -1,8 +1,10 @@
 """The bus events this window consumes, each with its handler: email the citizen, keep the record.
 
-``hmskit.consumer`` reads the SQS envelope and deduplicates on the event id; a handler gets the
-parsed contract and the ``Delivery`` of its message (its receive count decides whether a missing
-address may still fail it, ``domain.DEFERRED_RECEIVES``).
+``hmskit.consumer`` reads the SQS envelope; a handler gets the parsed contract and the ``Delivery``
+of its message (its receive count decides whether a missing address may still fail it,
+``domain.DEFERRED_RECEIVES``). The handlers are idempotent by construction (the window's consumer
+is built with ``IdempotentEffects``): each event's notification has an id derived from the event,
+so a redelivery finds the record an earlier delivery wrote (``domain.notify``).
 """
 
 from __future__ import annotations
@@ -31,15 +33,17 @@ _METRIC = {
 def handlers(deps: Deps) -> dict[str, EventHandler]:
     """Each notified event type, with its handler over ``deps``."""
 
-    def notify(event: Event, delivery: Delivery) -> None:
-        on_notified(event, delivery, deps)
+    def notify(event: Event, delivery: Delivery) -> bool:
+        return on_notified(event, delivery, deps)
 
     return dict.fromkeys(NOTIFIED_EVENTS, notify)
 
 
-def on_notified(event: Event, delivery: Delivery, deps: Deps) -> None:
+def on_notified(event: Event, delivery: Delivery, deps: Deps) -> bool:
     """Email the citizen, keep the record; then, when the event carries an address, send what
-    waited for one."""
+    waited for one. False when an earlier delivery of the event had already finished its
+    notification (a duplicate; what waited is still looked for, as that delivery may have stopped
+    before it)."""
     cause = letters.cause_of(event)
     # the address the event offers, remembered once: its answer also says whether anything waits for it
     contact = (
@@ -72,9 +76,12 @@ def on_notified(event: Event, delivery: Delivery, deps: Deps) -> None:
             sleep=deps.sleep,
         ):
             _report(waited, waited_for_address=True)
+    return not notification.repeated
 
 
 def _report(notification: domain.Notification, *, waited_for_address: bool = False) -> None:
+    if notification.repeated:
+        return  # an earlier delivery reported it; the consumer logs the duplicate
     metrics().add_metric(name=_METRIC[notification.delivery], unit="Count", value=1)
     fields = {
         "notification_id": notification.id,

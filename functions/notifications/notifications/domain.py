@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from hmskit.consumer import RetryLaterError
@@ -126,6 +126,8 @@ class Notification:
     # ``send_waiting`` can send it once one is known; never part of what the citizen lists
     text: str | None = None
     html: str | None = None
+    # never stored: ``notify`` found the record already final, written by an earlier delivery
+    repeated: bool = field(default=False, compare=False)
 
     def public(self) -> dict[str, object]:
         """What the citizen sees: the recipient masked, no provider ids, no failure details."""
@@ -162,7 +164,8 @@ class NotificationRepository(Protocol):
         ...
 
     def begin(self, notification: Notification) -> Notification:
-        """Store ``notification`` unless one with its id exists; answer the record as stored.
+        """Store ``notification`` unless one with its id exists (a conditional write); answer the
+        record as stored: ``notification`` itself when this call stored it.
 
         A ``pending`` record found again counts one more attempt (``attempts`` + 1).
         """
@@ -243,7 +246,8 @@ def notify(
     ``now``, the default only serves direct callers such as tests); ``may_defer`` is False on a message's
     last allowed receive (see ``DEFERRED_RECEIVES``); ``sleep`` waits between bookkeeping retries.
 
-    Order of the effect, and why (the consumer's ``EventDeduplicator`` wraps all of it):
+    Order of the effect, and why. No platform record wraps it (the consumer declares its handlers
+    idempotent by construction): the notification record, keyed on the event, is the dedupe.
 
     1. Remember the address the event offers (newest event wins), then pick the recipient: the
        event's address, else the one remembered for the owner.
@@ -259,22 +263,25 @@ def notify(
        there would lose it to the DLQ); the catch-up covers an address that comes later (a
        publisher's relay lagging, a retried or redriven event) without holding any message.
     3. Store the notification as ``pending`` under an id DERIVED from the event (``notification_id``),
-       before sending. Every delivery of the event names the same record.
+       before sending, with a condition (``repo.begin``): every delivery of the event names the same
+       record, and a redelivery finds it instead of writing another. Found final (``sent``,
+       ``failed``, ``no_address``): the event was applied, nothing is sent, and the answer is marked
+       ``repeated`` (the consumer acknowledges a duplicate). Found ``pending``: resumed (step 4).
     4. Send; then mark the record ``sent`` (with SES's message id) or ``failed`` (a permanent
-       rejection, with the reason). A transient mail error raises: the record stays ``pending``, the
-       deduplicator forgets the attempt and the message comes back (then the DLQ). Once SES accepted
-       the email NOTHING raises: marking it ``sent`` is retried (``RECORD_ATTEMPTS``, short backoff)
-       and if the table still refuses, the record stays ``pending`` and the notification is answered
-       ``pending`` with the SES message id and the reason, for the caller to log as an error. Raising
-       there would fail the message, the retry would find the record ``pending`` and email again.
+       rejection, with the reason). A transient mail error raises: the record stays ``pending`` and
+       the message comes back (then the DLQ), to resume it. Once SES accepted the email NOTHING
+       raises: marking it ``sent`` is retried (``RECORD_ATTEMPTS``, short backoff) and if the table
+       still refuses, the record stays ``pending`` and the notification is answered ``pending`` with
+       the SES message id and the reason, for the caller to log as an error. Raising there would
+       fail the message, the retry would find the record ``pending`` and email again.
 
-    Crash analysis. The deduplicator's record is written COMPLETED only after this returns, so a crash
-    anywhere here leaves it in progress until it expires, and the redelivery runs this again:
+    Crash analysis (a crash anywhere here: the message is not acknowledged and comes back):
 
     - crash before step 3: nothing was sent or stored; the retry does everything once;
-    - crash after a final state was stored (``sent``/``failed``/``no_address``): the retry finds that
-      record (step 3 answers it) and sends nothing. Storing only after sending, with a fresh random id,
-      would instead leave no trace of the send and email the citizen twice;
+    - crash after a final state was stored (``sent``/``failed``/``no_address``), before the
+      message was acknowledged: the retry finds that record (step 3) and sends nothing. Storing
+      only after sending, with a fresh random id, would instead leave no trace of the send and
+      email the citizen twice;
     - crash between step 3 and the final state (i.e. around the SES call itself): the retry finds
       the record ``pending`` and cannot know whether SES took the first email (SES ``SendEmail`` has
       no idempotency token, so no design can know). It sends again and counts the attempt: a rare
@@ -282,7 +289,9 @@ def notify(
       is one SES call and the update after it wide.
 
     So the email is never lost, and sent twice only if the process dies mid-call to SES or before the
-    record is updated; a failing table (throttled, 5xx) after the send never causes a second email.
+    record is updated (or if a second copy of the event is delivered inside that same window, which
+    resumes the ``pending`` record as a retry after such a crash would); a failing table
+    (throttled, 5xx) after the send never causes a second email.
     """
     if cause.email and contact is None:
         repo.remember_contact(cause.owner, cause.email, as_of_ms=cause.occurred_ms, event_id=cause.event_id)
@@ -297,25 +306,26 @@ def notify(
             )
     if recipient is None:  # before the record: an address arriving from now on looks for it
         repo.mark_waiting(cause.owner, until_ms=cause.occurred_ms + WAITING_MAX_AGE_SECONDS * 1000)
-    record = repo.begin(
-        Notification(
-            id=notification_id(cause.event_id, cause.occurred_ms),
-            owner=cause.owner,
-            type=cause.type,
-            event_id=cause.event_id,
-            renewal_id=cause.renewal_id,
-            subject=letter.subject,
-            recipient=recipient,
-            delivery=PENDING if recipient else NO_ADDRESS,
-            created_at=now_iso(),
-            correlation_id=cause.correlation_id,
-            attempts=1 if recipient else 0,
-            text=None if recipient else letter.text,
-            html=None if recipient else letter.html,
-        )
+    fresh = Notification(
+        id=notification_id(cause.event_id, cause.occurred_ms),
+        owner=cause.owner,
+        type=cause.type,
+        event_id=cause.event_id,
+        renewal_id=cause.renewal_id,
+        subject=letter.subject,
+        recipient=recipient,
+        delivery=PENDING if recipient else NO_ADDRESS,
+        created_at=now_iso(),
+        correlation_id=cause.correlation_id,
+        attempts=1 if recipient else 0,
+        text=None if recipient else letter.text,
+        html=None if recipient else letter.html,
     )
+    record = repo.begin(fresh)
+    if record is not fresh and record.delivery != PENDING:
+        return replace(record, repeated=True)  # an earlier delivery finished it: nothing to send
     if record.delivery != PENDING or record.recipient is None:
-        return record  # no address, or an earlier attempt already finished it
+        return record  # no address
     return _send(record, letter, repo=repo, mailer=mailer, now_iso=now_iso, sleep=sleep)
 
 

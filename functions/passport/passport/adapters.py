@@ -35,7 +35,7 @@ from passport.domain import (
 
 if TYPE_CHECKING:
     from hmskit.a2a import A2AResponse
-    from hmskit.idempotency import Idempotency
+    from hmskit.idempotency import EventMarks, Idempotency
     from hmskit.outbox import Outbox
 
 _PREFIX = "RENEWAL#"
@@ -150,10 +150,17 @@ def _is_stale(before: Renewal, current: Renewal) -> bool:
 
 
 class DynamoRenewalRepository:
-    def __init__(self, store: TableStore, outbox: Outbox, claims: Idempotency | None = None) -> None:
+    def __init__(
+        self,
+        store: TableStore,
+        outbox: Outbox,
+        claims: Idempotency | None = None,
+        marks: EventMarks | None = None,
+    ) -> None:
         self._store = store
         self._outbox = outbox
         self._claims = claims
+        self._marks = marks
 
     def add(self, renewal: Renewal, event: Recorded) -> None:
         """One transaction: the renewal, its event's outbox item and the request's Idempotency-Key
@@ -187,7 +194,8 @@ class DynamoRenewalRepository:
 
     def advance(self, before: Renewal, after: Renewal, event: Recorded | None) -> None:
         """One transaction: the update, conditioned on the status read and on each step being
-        exactly as read (absent, or the same id), plus the event's outbox item when there is one."""
+        exactly as read (absent, or the same id), plus the event's outbox item when there is one,
+        plus the consumed event's dedupe marker (``AlreadyAppliedError`` when it is there)."""
         expect: dict[str, Any] = {"status": before.status}
         absent: list[str] = []
         for step in _STEPS:
@@ -208,7 +216,10 @@ class DynamoRenewalRepository:
         if event is not None:
             ops.append(self._outbox.op(event))
         try:
-            self._store.transact(ops)
+            if self._marks is not None:
+                self._marks.transact(self._store, ops)
+            else:
+                self._store.transact(ops)
         except TransactionConflictError as exc:
             first = exc.reasons[0] if exc.reasons else ""
             if first in ("ConditionalCheckFailed", "TransactionConflict"):

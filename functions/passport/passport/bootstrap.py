@@ -1,7 +1,7 @@
 """Composition root: settings -> clients -> adapters, built once per process (warm starts reuse).
 
 Built lazily, so a GET never pays for them: the A2A client and its discovery (first POST), the
-event consumer and its deduplicator (first SQS batch), the EventBridge client of the outbox relay
+event consumer (first SQS batch), the EventBridge client of the outbox relay
 (first stream batch or sweep). boto3 finds a local emulator through ``AWS_ENDPOINT_URL``; nothing
 here plumbs an endpoint.
 
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from hmskit.clock import Clock, SystemClock
 from hmskit.consumer import EventConsumer
 from hmskit.currencies import MINOR_UNITS
-from hmskit.idempotency import Idempotency
+from hmskit.idempotency import EventMarks, Idempotency
 from hmskit.ids import new_id
 from hmskit.outbox import Outbox, OutboxRelay, relay_factory
 from hmskit.ratelimit import FixedWindowRateLimiter
@@ -38,7 +38,7 @@ from passport.domain import EligibilityChecker, Fee, RenewalRepository
 from passport.events import RenewalEvents
 
 if TYPE_CHECKING:
-    from hmskit.consumer import EventDeduplicator, InMemoryDeduplicator
+    from hmskit.consumer import Deduplicator
 
 WINDOW = "passport"  # the events' source (hms.passport), whatever the deployment calls the function
 
@@ -97,7 +97,7 @@ class Deps:
     events: Outbox  # the outbox: stamps event id, time and source
     rate_limiter: FixedWindowRateLimiter | None
     idempotency: Idempotency
-    dedupe_factory: Callable[[], EventDeduplicator | InMemoryDeduplicator]
+    dedupe_factory: Callable[[], Deduplicator]
     clock: Clock = field(default_factory=SystemClock)
     relay_factory: Callable[[], OutboxRelay] | None = None  # None: no bus, this deployment cannot relay
     renewal_fee: Fee = DEFAULT_FEE  # what a payment must be, exactly, to pay a renewal
@@ -150,22 +150,18 @@ def build(
 
         return A2AClient(discovery_from_settings(settings, clock), settings.a2a_timeout_ms)
 
-    def dedupe() -> EventDeduplicator:
-        from hmskit.consumer import EventDeduplicator
-
-        return EventDeduplicator(dynamodb, settings.table_name, window=WINDOW)
-
     idempotency = Idempotency(
         dynamodb, settings.table_name, ttl_seconds=settings.idempotency_ttl_seconds, scope=WINDOW, clock=clock
     )
+    marks = EventMarks(store, scope=WINDOW, clock=clock)  # the saga's steps carry their event's dedupe
     return Deps(
         settings=settings,
-        renewals=DynamoRenewalRepository(store, outbox, idempotency),
+        renewals=DynamoRenewalRepository(store, outbox, idempotency, marks),
         eligibility=A2AEligibility(functools.cache(a2a_client)),
         events=outbox,
         rate_limiter=limiter,
         idempotency=idempotency,
-        dedupe_factory=dedupe,
+        dedupe_factory=lambda: marks,
         clock=clock,
         relay_factory=relay_factory(store, settings.event_bus),
         renewal_fee=renewal_fee,

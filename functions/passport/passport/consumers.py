@@ -3,9 +3,12 @@
 ``PaymentCaptured`` naming a renewal records the payment when it is exactly the renewal fee (its
 decimal-string amount read as a ``Decimal``, never a float); ``DocumentUploaded`` of kind ``photo``
 naming a renewal records the photo. Passport never reads the payments' or documents' tables: the
-event is the whole message (``passport.events`` reads it). Each event id has its effect once
-(``hmskit.consumer`` deduplicates on the window's table), and each step is idempotent in itself (a
-re-published step is ``duplicate``).
+event is the whole message (``passport.events`` reads it). Each event id has its effect once, by
+construction (the window's consumer is built with ``hmskit.idempotency.EventMarks``, no platform
+record beside it): a step that writes puts the event's dedupe marker into its own transaction, so
+a redelivered event that was applied finds the marker and is acknowledged as a duplicate; a step
+that finds itself already recorded (a re-published step, or the same step under another event id)
+writes nothing and is ``duplicate``.
 
 What is acknowledged and what is retried:
 

@@ -48,7 +48,7 @@ def _refused(exc: domain.NotEligibleError | domain.EligibilityError) -> Problem:
     return BadGatewayError(str(exc), slug="eligibility-answer-invalid", upstream_window="eligibility")
 
 
-@app.post(BASE)
+@app.post(BASE, idempotent=True)
 def submit_renewal() -> Any:
     """Submit a renewal: 202 + ``Location``. The body is ``passport.models.SubmitRenewal``; unknown
     fields are refused (422). Eligibility is asked first with the caller's own token: not eligible
