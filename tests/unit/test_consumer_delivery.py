@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from hmskit.consumer import Delivery, EventConsumer, InMemoryDeduplicator, receive_count_of
+from hmskit.consumer import (
+    AlreadyAppliedError,
+    Delivery,
+    EventConsumer,
+    IdempotentEffects,
+    InMemoryDeduplicator,
+    receive_count_of,
+)
 from hmskit.contracts import Event, PaymentCapturedV1, build
 
 AT = datetime(2026, 11, 20, tzinfo=UTC)
@@ -73,3 +80,41 @@ def test_a_message_processed_outside_a_batch_is_a_first_delivery() -> None:
 
     assert consumer.process(record(captured(1), "m1", {})["body"]) is True
     assert seen == [Delivery(message_id="", receive_count=1)]
+
+
+# -- handlers idempotent by construction -------------------------------------------------------------
+
+
+def test_a_consumer_of_idempotent_handlers_runs_each_delivery_and_acknowledges_a_duplicate() -> None:
+    applied: set[str] = set()
+
+    def apply(event: Event, _delivery: Delivery) -> None:
+        if event.id in applied:
+            raise AlreadyAppliedError(f"{event.id} was applied")  # what the effect's own condition says
+        applied.add(event.id)
+
+    consumer = EventConsumer({"PaymentCaptured": apply}, IdempotentEffects())
+    body = record(captured(1), "m1", {})["body"]
+
+    assert consumer.process(body, message_id="m1") is True
+    assert consumer.process(body, message_id="m2") is False  # the same event in a new message
+    assert consumer.handle({"Records": [record(captured(1), "m3", {"ApproximateReceiveCount": "2"})]}) == {
+        "batchItemFailures": []
+    }
+
+
+def test_a_handler_that_answers_false_is_a_duplicate() -> None:
+    consumer = EventConsumer({"PaymentCaptured": lambda e, d: False}, IdempotentEffects())
+
+    assert consumer.process(record(captured(1), "m1", {})["body"]) is False
+
+
+def test_a_failing_idempotent_handler_fails_only_its_own_message() -> None:
+    def apply(event: Event, _delivery: Delivery) -> None:
+        if event.id == "E002":
+            raise RuntimeError("the table is unavailable")
+
+    consumer = EventConsumer({"PaymentCaptured": apply}, IdempotentEffects())
+    batch = {"Records": [record(captured(n), f"m{n}", {}) for n in (1, 2, 3)]}
+
+    assert consumer.handle(batch) == {"batchItemFailures": [{"itemIdentifier": "m2"}]}

@@ -14,7 +14,7 @@ from helpers import ROOT
 
 from hms.topology import load_topology
 from hmskit.clock import FakeClock
-from hmskit.consumer import InMemoryDeduplicator
+from hmskit.consumer import IdempotentEffects, InMemoryDeduplicator
 from hmskit.context import LocalContext
 from hmskit.contracts import (
     Event,
@@ -193,6 +193,18 @@ def test_a_renewal_ready_for_review_emails_the_citizen(world: World) -> None:
     (email,) = world.mailer.sent
     assert email.subject == "Your passport renewal R-1 is ready for review"
     assert world.only().type == "RenewalReadyForReview"
+
+
+def test_the_window_s_own_consumer_sends_one_email_for_an_event_delivered_twice(world: World) -> None:
+    """Built as ``bootstrap.build`` builds it: no platform dedupe, the record keyed on the event is it."""
+    world.deps.dedupe = IdempotentEffects()
+    event = bus_event(submitted(email="alice@example.org"))
+
+    assert world.deliver(sqs_record(event)) == []
+    assert world.deps.consumer().process(sqs_record(event, receive_count=2)["body"]) is False
+
+    assert len(world.mailer.sent) == 1
+    assert (world.only().delivery, world.only().attempts) == ("sent", 1)
 
 
 # -- recipients --------------------------------------------------------------------------------------
