@@ -100,13 +100,9 @@ class Calls:
 
 
 def platform_records(dynamodb: Any, table: str) -> list[dict[str, Any]]:
-    """The platform deduplicator's records (``IDEMPOTENCY#<window>#events#...``)."""
-    items = dynamodb.scan(
-        TableName=table,
-        FilterExpression="contains(pk, :p)",
-        ExpressionAttributeValues={":p": {"S": "#events#"}},
-    )["Items"]
-    return list(items)
+    """The platform deduplicator's records (``IDEMPOTENCY#<window>#events#<digest>``): none here."""
+    pages = dynamodb.get_paginator("scan").paginate(TableName=table)
+    return [item for page in pages for item in page["Items"] if "#events#" in item["pk"]["S"]]
 
 
 # -- the kit: a marker in the effect's transaction ------------------------------------------------
@@ -152,21 +148,10 @@ class Allowing:
         return A2AResponse(200, {}, {"allowed": True, "reasons": [], "checked_on": "2027-01-15"})
 
 
-RENEWAL: dict[str, Any] = {
-    "full_name": "Alice Example",
-    "date_of_birth": "1990-04-01",
-    "passport_number": "AB1234567",
-    "passport_issued_on": "2017-03-01",
-    "passport_expires_on": "2027-03-01",
-    "mailing_address": {
-        "line1": "1 High Street",
-        "city": "Springfield",
-        "state": "IL",
-        "postal_code": "62701",
-        "country": "US",
-    },
-    "email": "alice@example.org",
-}
+def renewal_body() -> Any:
+    from passport.api_contract import BASE, OPERATIONS
+
+    return OPERATIONS[("POST", BASE)].examples["renewal"]
 
 
 def passport(table: str, dynamodb: Any) -> Any:
@@ -180,7 +165,7 @@ def submitted_renewal(table: str) -> str:
     from passport.handler import handle
 
     result = handle(
-        http_event("POST", "/api/v1/renewals", body=RENEWAL),
+        http_event("POST", "/api/v1/renewals", body=renewal_body()),
         LocalContext(),
         passport(table, boto3.client("dynamodb")),
     )
