@@ -72,6 +72,7 @@ class Outcome:
     ops_by_window: dict[str, Counter[str]] = field(default_factory=dict)
     done_s: list[float] = field(default_factory=list)  # per renewal: submitted -> its last notification
     cpu_by_group: dict[str, float] = field(default_factory=dict)  # CPU seconds during offer and drain
+    cold_starts: dict[str, int] = field(default_factory=dict)  # environments started, by window
 
     @property
     def held(self) -> bool:
@@ -104,6 +105,10 @@ def calls_by_op(health: dict[str, Any]) -> dict[str, Counter[str]]:
 def total_calls(health: dict[str, Any]) -> tuple[int, dict[str, int]]:
     by = {w: sum(ops.values()) for w, ops in calls_by_op(health).items()}
     return sum(by.values()), by
+
+
+def cold_starts(health: dict[str, Any]) -> dict[str, int]:
+    return {c["name"]: int(c.get("cold_starts") or 0) for c in health.get("concurrency", [])}
 
 
 def cpu_ticks(root_pid: int) -> dict[str, int]:
@@ -218,6 +223,7 @@ def offer(
     health = stack.health()
     before, before_by = total_calls(health)
     ops_before = calls_by_op(health)
+    cold_before = cold_starts(health)
     cpu_before = cpu_ticks(stack.started.proc.pid)
     started = time.monotonic()
     results: list[tuple[str | None, str | None, dict[str, str]]] = []
@@ -242,6 +248,7 @@ def offer(
     out.calls = after - before
     out.calls_by_window = {k: after_by.get(k, 0) - before_by.get(k, 0) for k in after_by}
     out.ops_by_window = {w: ops - ops_before.get(w, Counter()) for w, ops in calls_by_op(health).items()}
+    out.cold_starts = {w: n - cold_before.get(w, 0) for w, n in cold_starts(health).items()}
     hz = os.sysconf("SC_CLK_TCK")
     out.cpu_by_group = {k: (v - cpu_before.get(k, 0)) / hz for k, v in cpu_after.items()}
     for rid, err, _auth in results:
@@ -390,6 +397,10 @@ def tables(outcomes: list[Outcome], event_rows: list[Any], args: argparse.Namesp
         roles = sorted(
             {r for o in outcomes for r in o.cpu_by_group}, key=lambda r: -outcomes[0].cpu_by_group.get(r, 0)
         )
+        c.add_row(
+            "[dim]environments started (cold starts)[/]",
+            *(str(sum(o.cold_starts.values())) for o in outcomes),
+        )
         for role in [*roles, "total"]:
             c.add_row(
                 role,
@@ -449,7 +460,9 @@ def run(args: argparse.Namespace, console: Console) -> list[Table]:
                     outcome = offer(stack, citizens, rate, args.flow_seconds, picture, args.flow_drain)
                 outcomes.append(outcome)
                 console.print(
-                    f"[dim]flow {rate:g}/s: {outcome.ready}/{outcome.offered} ready, held={outcome.held}[/]"
+                    f"[dim]flow {rate:g}/s: {outcome.ready}/{outcome.offered} ready, held={outcome.held}; "
+                    "environments started: "
+                    f"{', '.join(f'{w} {n}' for w, n in sorted(outcome.cold_starts.items()) if n) or 'none'}[/]"
                 )
                 if not outcome.held:
                     break

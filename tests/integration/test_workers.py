@@ -394,6 +394,56 @@ def test_environments_are_added_on_demand_up_to_the_window_concurrency(
         loop.run(pool.stop())
 
 
+def test_with_a_scale_out_delay_a_request_takes_the_environment_that_frees_instead_of_a_new_one(
+    project: Platform, loop: LoopThread
+) -> None:
+    pool = sleepy_pool(project, loop, concurrency=3, scale_out_delay=60)
+    try:
+        busy = loop.submit(pool.invoke("sleepy", {"sleep": 1}, timeout=10))
+        while pool.window_stats()[0].busy == 0:
+            time.sleep(0.01)
+        second = loop.run(pool.invoke("sleepy", {}, timeout=10), timeout=20)
+
+        assert second["pid"] == busy.result(10)["pid"]  # it waited for the busy one
+        (stats,) = pool.window_stats()
+        assert stats.environments == 1 and stats.cold_starts == 1
+    finally:
+        loop.run(pool.stop())
+
+
+def test_with_a_scale_out_delay_a_request_still_waiting_after_it_gets_a_new_environment(
+    project: Platform, loop: LoopThread
+) -> None:
+    pool = sleepy_pool(project, loop, concurrency=3, scale_out_delay=0.05)
+    try:
+        busy = loop.submit(pool.invoke("sleepy", {"sleep": 8}, timeout=20))
+        while pool.window_stats()[0].busy == 0:
+            time.sleep(0.01)
+        second = loop.run(pool.invoke("sleepy", {}, timeout=20), timeout=30)
+
+        assert not busy.done()  # served by a new environment while the first is still busy
+        assert second["pid"] != busy.result(20)["pid"]
+        (stats,) = pool.window_stats()
+        assert stats.cold_starts == 2
+    finally:
+        loop.run(pool.stop())
+
+
+def test_the_automatic_scale_out_delay_is_the_windows_own_cold_start(
+    project: Platform, loop: LoopThread
+) -> None:
+    from hms.local.workers import AUTO_SCALE_OUT, MAX_AUTO_SCALE_OUT_DELAY
+
+    pool = sleepy_pool(project, loop, scale_out_delay=AUTO_SCALE_OUT)
+    try:
+        (stats,) = pool.window_stats()
+        assert 0 < stats.scale_out_delay_ms <= 1000 * MAX_AUTO_SCALE_OUT_DELAY  # measured at its cold start
+    finally:
+        loop.run(pool.stop())
+    with pytest.raises(ValueError, match="negative"):
+        WorkerPool(project, env_for, project.root, scale_out_delay=-0.5)
+
+
 def test_a_request_at_the_limit_waits_a_bounded_time_then_is_throttled(
     project: Platform, loop: LoopThread
 ) -> None:

@@ -31,6 +31,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         tls=args.tls,
         workers_per_window=args.workers,
         concurrency=args.concurrency,
+        scale_out_delay=args.scale_out_delay,
         watch=not args.no_watch,
         visibility_timeout=args.visibility_timeout,
         email_sender=args.email_sender,
@@ -200,6 +201,23 @@ def _letters_table(target: Any, letters: Any) -> Any:
     return table
 
 
+def _scale_out_delay(text: str) -> float:
+    """``auto`` or milliseconds; the pool's ``scale_out_delay`` in seconds."""
+    from hms.local.workers import AUTO_SCALE_OUT
+
+    if text == "auto":
+        return AUTO_SCALE_OUT
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither 'auto' nor a whole number of milliseconds"
+        ) from None
+    if not 0 <= value <= 10_000:
+        raise argparse.ArgumentTypeError("must be 'auto' or between 0 and 10000 milliseconds")
+    return value / 1000
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -246,6 +264,15 @@ def register(subs: Any) -> None:
         type=_positive,
         default=None,
         help="the most execution environments of every window (default: each manifest's window.concurrency)",
+    )
+    up.add_argument(
+        "--scale-out-delay",
+        type=_scale_out_delay,
+        default="auto",
+        metavar="MS|auto",
+        help="start another execution environment only for a request that waited this long for a busy "
+        "one (default auto: as long as the window's last cold start took; 0 starts one at once, as "
+        "Lambda does)",
     )
     up.add_argument("--no-watch", action="store_true", help="do not reload manifests and code on change")
     up.add_argument(

@@ -48,6 +48,7 @@ class UpOptions:
     tls: bool = False
     workers_per_window: int = 1  # execution environments kept warm per window
     concurrency: int | None = None  # overrides every window's window.concurrency locally
+    scale_out_delay: float = 0.0  # seconds a request waits for a busy environment before a new one starts
     watch: bool = True
     quiet_table: bool = False
     visibility_timeout: int = 30  # seconds before a failed event is delivered again
@@ -343,6 +344,7 @@ async def run(
             log=log,
             workers_per_window=opts.workers_per_window,
             concurrency=opts.concurrency,
+            scale_out_delay=opts.scale_out_delay,
         )
         await pool.start()
         try:

@@ -72,6 +72,14 @@ _F_SETPIPE_SZ = 1031
 _PIPE_SIZE = 1 << 20
 
 
+# ``scale_out_delay``: wait for a busy environment as long as a new one would take to cold-start. On
+# a developer's machine a cold start costs about a second of CPU that the running windows need, and a
+# request that triggers one waits that long anyway; a burst of short requests then reuses the
+# environments it has instead of starting ten (Lambda, with CPU to spare, starts one at once).
+AUTO_SCALE_OUT = -1.0
+MAX_AUTO_SCALE_OUT_DELAY = 2.0
+
+
 @dataclass(frozen=True)
 class WorkerStatus:
     name: str
@@ -98,6 +106,7 @@ class WindowStats:
     reaped: int
     invocations: int = 0
     aws_calls: dict[str, int] = field(default_factory=dict)
+    scale_out_delay_ms: float = 0.0  # how long a request waits for a busy environment before a new one
 
 
 def default_log(line: str) -> None:
@@ -237,6 +246,7 @@ class _Worker:
         self._explained = False
         self._closed = asyncio.Event()
         loop = asyncio.get_running_loop()
+        spawned = loop.time()
         req_r, req_w = os.pipe()
         ans_r, ans_w = os.pipe()
         _grow_pipe(req_w)
@@ -315,6 +325,7 @@ class _Worker:
             await self._kill()
             return False
         self.init_ms = first.get("init_ms")
+        self.group.cold_start_s = loop.time() - spawned  # process start to ready: what a new one costs
         self.pool.log(f"[{self.label}] ready: pid {self.proc.pid}, cold start {self.init_ms} ms")
         return True
 
@@ -484,6 +495,7 @@ class _Group:
         self._notify_scheduled = False
         self._next_index = 0
         self.cold_starts = 0
+        self.cold_start_s: float | None = None  # the last cold start, process start to ready
         self.throttles = 0
         self.reaped = 0
         self.aws_calls: dict[str, int] = {}  # service.Operation -> calls, by every environment
@@ -516,6 +528,15 @@ class _Group:
         self.gone_invocations += worker.invocations
         self.reaped += 1
         self.notify()
+
+    def scale_out_delay(self) -> float:
+        """Seconds a request waits for a busy environment before another is started: the pool's, or
+        with ``AUTO_SCALE_OUT`` the window's own last cold start (a request would wait that long for a
+        new environment anyway), at most ``MAX_AUTO_SCALE_OUT_DELAY``."""
+        delay = self.pool.scale_out_delay
+        if delay != AUTO_SCALE_OUT:
+            return delay
+        return min(self.cold_start_s or 0.0, MAX_AUTO_SCALE_OUT_DELAY)
 
     def _starting(self) -> int:
         return sum(1 for w in self.workers if w.state in ("starting", "restarting"))
@@ -588,9 +609,16 @@ class _Group:
         if self._broken():
             errors = {w.last_error for w in self.workers}
             raise WindowUnavailableError(name, "; ".join(sorted(e for e in errors if e)))
-        fut: asyncio.Future[_Worker] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[_Worker] = loop.create_future()
         self.waiters.append(fut)
-        self._scale()
+        delay = self.scale_out_delay()
+        if delay > 0 and any(w.state != "starting" for w in self.workers):
+            # a busy environment may free before a new one could cold-start: scale out only for a
+            # request still waiting after the delay (never for the first environment)
+            loop.call_later(delay, self._scale)
+        else:
+            self._scale()
         clock = self.pool.clock
         started = clock()
         try:
@@ -617,7 +645,8 @@ class _Group:
                 except TimeoutError:
                     if fut.done():
                         return fut.result()
-                    self._scale()  # an environment may have been reaped or retired meanwhile
+                    if clock() - started >= delay:
+                        self._scale()  # an environment may have been reaped or retired meanwhile
         except BaseException:
             if fut.done() and not fut.cancelled() and fut.exception() is None:
                 self.release(fut.result())  # handed over just as we gave up: pass it on
@@ -657,6 +686,7 @@ class _Group:
             reaped=self.reaped,
             invocations=sum(w.invocations for w in self.workers) + self.gone_invocations,
             aws_calls=dict(self.aws_calls),
+            scale_out_delay_ms=round(1000 * self.scale_out_delay(), 1),
         )
 
 
@@ -678,6 +708,7 @@ class WorkerPool:
         concurrency: int | None = None,
         queue_wait: float = DEFAULT_QUEUE_WAIT,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        scale_out_delay: float = 0.0,
         init_timeout: float = 30.0,
         windows: Iterable[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -685,7 +716,10 @@ class WorkerPool:
         """``workers_per_window`` environments of each window start with the pool and are never reaped;
         more are added on demand up to each window's ``concurrency`` (``concurrency`` here overrides
         every window's). ``queue_wait`` bounds the wait of a request at the limit before it is
-        throttled; an extra environment idle for ``idle_timeout`` seconds is reaped."""
+        throttled; an extra environment idle for ``idle_timeout`` seconds is reaped. With
+        ``scale_out_delay`` (seconds) a new environment is started only for a request that has waited
+        that long (Lambda starts one at once: 0, the default); ``AUTO_SCALE_OUT`` waits as long as the
+        window's last cold start took."""
         if workers_per_window < 1:
             raise ValueError("workers_per_window must be at least 1")
         if concurrency is not None and concurrency < 1:
@@ -698,6 +732,9 @@ class WorkerPool:
         self.concurrency = concurrency
         self.queue_wait = queue_wait
         self.idle_timeout = idle_timeout
+        if scale_out_delay < 0 and scale_out_delay != AUTO_SCALE_OUT:
+            raise ValueError("scale_out_delay must not be negative")
+        self.scale_out_delay = scale_out_delay
         self.init_timeout = init_timeout
         self.clock = clock
         names = set(windows) if windows is not None else None
