@@ -1,4 +1,5 @@
-"""The window's settings: read once from the environment into a typed, validated value.
+"""The settings every window shares, read once from the environment into a typed, validated value;
+a window's own variables are read in its ``settings.py`` with ``own_setting``.
 
 The template (``hms template``) and the local runtime (``hms up``) set the same variables, so a
 window cannot tell where it runs. An explicit argument beats the environment: tests build
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -179,3 +180,15 @@ class WindowSettings:
 def load_settings() -> WindowSettings:
     """The process-wide settings, read from ``os.environ`` on first use."""
     return WindowSettings.from_env(os.environ)
+
+
+def own_setting[T](environ: Mapping[str, str], variable: str, parse: Callable[[str], T], default: T) -> T:
+    """One of a window's own variables (read in its ``settings.py``): ``default`` when unset or
+    blank, else ``parse(text)``, whose ``ValueError`` becomes a ``SettingsError`` naming the variable."""
+    text = environ.get(variable, "")
+    if not text.strip():
+        return default
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise SettingsError(f"invalid window settings from the environment: {variable}: {exc}") from exc

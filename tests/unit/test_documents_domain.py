@@ -336,8 +336,14 @@ def test_an_upload_replaced_while_it_is_checked_is_not_promoted(
 # -- DocumentUploaded: announced with the write that makes a document available, once ---------------
 
 
-def announced(doc: domain.Document) -> list[Any]:
-    return [("DocumentUploaded", doc.id, doc.kind, doc.renewal_id, doc.sha256)]
+class Announced:
+    """An event factory recording each fact as a tuple."""
+
+    def uploaded(self, doc: domain.Document, *, correlation_id: str | None) -> list[Any]:
+        return [("DocumentUploaded", doc.id, doc.kind, doc.renewal_id, doc.sha256)]
+
+
+announced = Announced()
 
 
 def test_an_inline_upload_is_announced_with_its_metadata(
@@ -353,7 +359,7 @@ def test_an_inline_upload_is_announced_with_its_metadata(
         limits=Limits(),
         new_id=new_id,
         now_iso=now_iso,
-        announce=announced,
+        events=announced,
     )
 
     assert repo.events == [("DocumentUploaded", doc.id, "photo", "R1", doc.sha256)]
@@ -372,7 +378,7 @@ def test_a_failed_metadata_write_announces_nothing(objects: InMemoryObjectStore)
             limits=Limits(),
             new_id=new_id,
             now_iso=now_iso,
-            announce=announced,
+            events=announced,
         )
     assert repo.events == []
 
@@ -384,8 +390,8 @@ def test_a_presigned_upload_is_announced_when_completed_and_only_once(
     assert repo.events == []  # pending: nothing to announce yet
     objects.stage(doc.id, PNG)
 
-    done = domain.complete_upload(repo, objects, owner="alice", doc_id=doc.id, announce=announced)
-    again = domain.complete_upload(repo, objects, owner="alice", doc_id=doc.id, announce=announced)
+    done = domain.complete_upload(repo, objects, owner="alice", doc_id=doc.id, events=announced)
+    again = domain.complete_upload(repo, objects, owner="alice", doc_id=doc.id, events=announced)
 
     assert done.status == again.status == domain.AVAILABLE
     assert repo.events == [("DocumentUploaded", doc.id, "proof_of_identity", "R1", done.sha256)]
@@ -398,5 +404,5 @@ def test_a_rejected_upload_is_not_announced(
     objects.stage(doc.id, b"not an image at all, but the right length?"[: len(PNG)].ljust(len(PNG), b"x"))
 
     with pytest.raises(domain.UploadRejectedError):
-        domain.complete_upload(repo, objects, owner="alice", doc_id=doc.id, announce=announced)
+        domain.complete_upload(repo, objects, owner="alice", doc_id=doc.id, events=announced)
     assert repo.events == []

@@ -351,7 +351,8 @@ def test_the_route_table_is_what_the_manifest_declares() -> None:
 
 
 def test_the_upload_limit_comes_from_the_window_setting_and_widens_the_body_check() -> None:
-    from documents.bootstrap import build, limits_from_env
+    from documents.bootstrap import build
+    from documents.settings import limits_from_env
 
     limits = limits_from_env({"HMS_MAX_UPLOAD_BYTES": "1000"})
     settings = WindowSettings(window="documents", table_name="t", bucket_name="b")
@@ -365,7 +366,7 @@ def test_the_upload_limit_comes_from_the_window_setting_and_widens_the_body_chec
 
 @pytest.mark.parametrize("raw", ["-1", "0", "five"])
 def test_a_bad_upload_limit_is_a_settings_error(raw: str) -> None:
-    from documents.bootstrap import limits_from_env
+    from documents.settings import limits_from_env
     from hmskit.settings import SettingsError
 
     with pytest.raises(SettingsError):

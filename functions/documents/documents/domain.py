@@ -149,8 +149,12 @@ class Link:
     expires_in: int
 
 
+#: An event as the outbox records it with a state change; opaque here (``documents.events`` builds it).
+Recorded = Any
+
+
 class DocumentRepository(Protocol):
-    def add(self, doc: Document, events: Sequence[Any] = ()) -> None:
+    def add(self, doc: Document, events: Sequence[Recorded] = ()) -> None:
         """Store the document and its events (outbox) together: both or neither."""
         ...
 
@@ -161,17 +165,21 @@ class DocumentRepository(Protocol):
         when its answer was lost; ``None`` otherwise."""
         ...
 
-    def set_status(self, doc: Document, *, expected: str, events: Sequence[Any] = ()) -> None:
+    def set_status(self, doc: Document, *, expected: str, events: Sequence[Recorded] = ()) -> None:
         """Store ``doc.status`` and ``doc.sha256`` (and the events) if the stored status is
         ``expected``, else ``StatusChangedError`` and nothing is written."""
         ...
 
 
-Announce = Callable[[Document], Sequence[Any]]
+class EventFactory(Protocol):
+    """Turns the domain's facts into the events recorded with them (``documents.events``)."""
+
+    def uploaded(self, doc: Document, *, correlation_id: str | None) -> Sequence[Recorded]: ...
 
 
-def _silent(doc: Document) -> Sequence[Any]:
-    return ()
+def _uploaded(events: EventFactory | None, doc: Document, correlation_id: str | None) -> Sequence[Recorded]:
+    """DocumentUploaded for ``doc``, now available; none without an event factory."""
+    return events.uploaded(doc, correlation_id=correlation_id) if events is not None else ()
 
 
 class ObjectStore(Protocol):
@@ -260,9 +268,10 @@ def upload_document(
     limits: Limits,
     new_id: Callable[[], str],
     now_iso: Callable[[], str],
-    announce: Announce = _silent,
+    events: EventFactory | None = None,
+    correlation_id: str | None = None,
 ) -> Document:
-    """Store an inline upload; ``announce`` builds its DocumentUploaded, recorded with its metadata.
+    """Store an inline upload and record its DocumentUploaded with its metadata.
 
     A retry of a request whose document is already stored gets that document back: no second object,
     document or event."""
@@ -288,7 +297,7 @@ def upload_document(
     )
     objects.put(doc.id, upload.data, content_type=ctype, sha256=upload.sha256)
     try:
-        repo.add(doc, announce(doc))
+        repo.add(doc, _uploaded(events, doc, correlation_id))
     except Exception:
         recorded = _recorded(repo, doc)
         if recorded:
@@ -379,12 +388,13 @@ def complete_upload(
     *,
     owner: str,
     doc_id: str,
-    announce: Announce = _silent,
+    events: EventFactory | None = None,
+    correlation_id: str | None = None,
 ) -> Document:
     """Verify a presigned upload and make the document available (or reject and discard it).
 
     The change to ``available`` and its DocumentUploaded event are written together, once: a second
-    completion finds it available and announces nothing. A completion that stopped after promoting
+    completion finds it available and records nothing. A completion that stopped after promoting
     the upload (the staged copy is gone) is finished by the next one, from the promoted object.
     """
     doc = get_document(repo, owner=owner, doc_id=doc_id)
@@ -419,7 +429,7 @@ def complete_upload(
         _reject(repo, objects, doc, f"the upload is {length} bytes; {doc.size} were declared")
     done = replace(doc, status=AVAILABLE, sha256=sha256)
     try:
-        repo.set_status(done, expected=PENDING, events=announce(done))
+        repo.set_status(done, expected=PENDING, events=_uploaded(events, done, correlation_id))
     except StatusChangedError:
         return _settled(repo, doc)
     return done

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from documents import bootstrap, domain, events, forms
+from documents import bootstrap, domain, forms
 from hmskit.correlation import correlation_id_of
 from hmskit.http import WindowApp, json_response
 from hmskit.observability import entrypoint, metrics
@@ -46,13 +46,7 @@ def _answer(deps: bootstrap.Deps, doc: domain.Document) -> dict[str, object]:
     return {**doc.public(), "url": deps.objects.location(doc.id)}
 
 
-def _announcer(deps: bootstrap.Deps) -> domain.Announce:
-    return events.uploaded(
-        deps.outbox, correlation_id=correlation_id_of(app.event.raw_event), now_iso=deps.now_iso
-    )
-
-
-@app.post(BASE)
+@app.post(BASE, idempotent=True)
 def upload_document() -> Any:
     from documents.models import UploadFields  # pydantic (~50 ms): a GET never imports it
 
@@ -61,6 +55,7 @@ def upload_document() -> Any:
     fields = UploadFields.model_validate(form.fields)
     upload = domain.Upload(filename=form.filename, data=form.data)
     deps: bootstrap.Deps = app.deps
+    correlation_id = correlation_id_of(app.event.raw_event)
 
     def store() -> Any:
         doc = domain.upload_document(
@@ -73,7 +68,8 @@ def upload_document() -> Any:
             limits=deps.limits,
             new_id=deps.new_id,
             now_iso=deps.now_iso,
-            announce=_announcer(deps),
+            events=deps.events,
+            correlation_id=correlation_id,
         )
         metrics().add_metric(name="DocumentStored", unit="Count", value=1)
         return json_response(201, _answer(deps, doc), {"Location": f"{BASE}/{doc.id}"})
@@ -82,7 +78,7 @@ def upload_document() -> Any:
     return app.idempotent(payload, store)
 
 
-@app.post(f"{BASE}/uploads")
+@app.post(f"{BASE}/uploads", idempotent=True)
 def start_upload() -> Any:
     from documents.models import StartUpload  # pydantic (~50 ms): a GET never imports it
 
@@ -118,7 +114,12 @@ def start_upload() -> Any:
 def complete_upload(id: str) -> Any:
     deps: bootstrap.Deps = app.deps
     doc = domain.complete_upload(
-        deps.documents, deps.objects, owner=app.principal().sub, doc_id=id, announce=_announcer(deps)
+        deps.documents,
+        deps.objects,
+        owner=app.principal().sub,
+        doc_id=id,
+        events=deps.events,
+        correlation_id=correlation_id_of(app.event.raw_event),
     )
     return json_response(200, _answer(deps, doc))
 

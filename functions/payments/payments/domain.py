@@ -51,8 +51,12 @@ class Page:
     cursor: str | None
 
 
+#: An event as the outbox records it with a state change; opaque here (``payments.events`` builds it).
+Recorded = Any
+
+
 class PaymentRepository(Protocol):
-    def add(self, payment: Payment, events: Sequence[Any] = ()) -> None:
+    def add(self, payment: Payment, events: Sequence[Recorded] = ()) -> None:
         """Store the payment and its events (outbox) together: both or neither."""
         ...
 
@@ -66,8 +70,17 @@ class PaymentRepository(Protocol):
     def list(self, owner: str, *, limit: int, cursor: str | None) -> Page: ...
 
 
+class EventFactory(Protocol):
+    """Turns the domain's facts into the events recorded with them (``payments.events``)."""
+
+    def captured(
+        self, payment: Payment, *, email: str | None, correlation_id: str | None
+    ) -> Sequence[Recorded]: ...
+
+
 def create_payment(
     repo: PaymentRepository,
+    events: EventFactory,
     *,
     owner: str,
     amount: Decimal,
@@ -76,9 +89,11 @@ def create_payment(
     new_id: Callable[[], str],
     now_iso: Callable[[], str],
     renewal_id: str | None = None,
-    announce: Callable[[Payment], Sequence[Any]] = lambda payment: (),
+    email: str | None = None,
+    correlation_id: str | None = None,
 ) -> Payment:
-    """Capture a payment. ``announce`` builds its events (PaymentCaptured), stored atomically with it.
+    """Capture a payment and record its PaymentCaptured (``email``, the payer's verified address, is
+    for the receipt) in the same transaction.
 
     A retry of a request whose payment is already stored gets that payment back, not a second one."""
     if not isinstance(amount, Decimal):  # money is never a float, anywhere
@@ -96,7 +111,7 @@ def create_payment(
         created_at=now_iso(),
         renewal_id=renewal_id,
     )
-    repo.add(payment, announce(payment))
+    repo.add(payment, events.captured(payment, email=email, correlation_id=correlation_id))
     return payment
 
 

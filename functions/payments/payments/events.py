@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from payments import domain
@@ -12,18 +11,22 @@ if TYPE_CHECKING:
     from hmskit.outbox import Outbox
 
 
-def captured(
-    outbox: Outbox | None, *, email: str | None, correlation_id: str | None
-) -> Callable[[domain.Payment], Sequence[Any]]:
-    """PaymentCaptured for a payment just captured (recorded in the same transaction); ``email`` is the
-    payer's verified address, for the receipt."""
+class PaymentEvents:
+    """The domain's ``EventFactory`` over the window's outbox (which stamps id, time and source);
+    without an outbox (unit tests that do not look at events) it records none."""
 
-    def announce(payment: domain.Payment) -> Sequence[Any]:
-        if outbox is None:
+    def __init__(self, outbox: Outbox | None) -> None:
+        self._outbox = outbox
+
+    def captured(
+        self, payment: domain.Payment, *, email: str | None, correlation_id: str | None
+    ) -> list[Any]:
+        """PaymentCaptured for a payment just captured (recorded in the same transaction)."""
+        if self._outbox is None:
             return []
         from hmskit.contracts import PaymentCapturedV1
 
-        event = PaymentCapturedV1(
+        data = PaymentCapturedV1(
             payment_id=payment.id,
             owner=payment.owner,
             amount=payment.money(),
@@ -33,6 +36,4 @@ def captured(
             email=email,
             captured_at=payment.created_at,  # type: ignore[arg-type]  # pydantic parses the ISO text
         )
-        return [outbox.event(event, correlation_id=correlation_id)]
-
-    return announce
+        return [self._outbox.event(data, correlation_id=correlation_id)]

@@ -12,7 +12,7 @@ from hmskit.correlation import correlation_id_of
 from hmskit.http import WindowApp, json_response
 from hmskit.observability import entrypoint, metrics
 from hmskit.problems import BadRequestError, NotFoundError
-from payments import bootstrap, domain, events, v2
+from payments import bootstrap, domain, v2
 
 BASE = "/api/v1/payments"
 
@@ -22,7 +22,7 @@ app = WindowApp(
 )
 
 
-@app.post(BASE)
+@app.post(BASE, idempotent=True)
 def create_payment() -> Any:
     from payments.models import CreatePayment  # pydantic (~50 ms): a GET never imports it
 
@@ -31,7 +31,7 @@ def create_payment() -> Any:
     return _capture(BASE, request.amount, request.currency, request.purpose, request.renewal_id, body)
 
 
-@app.post(v2.BASE)
+@app.post(v2.BASE, idempotent=True)
 def create_payment_v2() -> Any:
     from payments.models_v2 import CreatePaymentV2  # pydantic (~50 ms): a GET never imports it
 
@@ -54,24 +54,22 @@ def _capture(
 ) -> Any:
     """One payment per Idempotency-Key, whichever contract version asked for it."""
     deps: bootstrap.Deps = app.deps
-    owner = app.principal().sub
-
-    email = app.principal().email
+    principal = app.principal()
     correlation_id = correlation_id_of(app.event.raw_event)
-
-    announce = events.captured(deps.outbox, email=email, correlation_id=correlation_id)
 
     def create() -> Any:
         payment = domain.create_payment(
             deps.payments,
-            owner=owner,
+            deps.events,
+            owner=principal.sub,
             amount=amount,
             currency=currency,
             purpose=purpose,
             new_id=deps.new_id,
             now_iso=deps.now_iso,
             renewal_id=renewal_id,
-            announce=announce,
+            email=principal.email,
+            correlation_id=correlation_id,
         )
         metrics().add_metric(name="PaymentCreated", unit="Count", value=1)
         return json_response(201, render(payment), {"Location": f"{base}/{payment.id}"})
