@@ -429,6 +429,24 @@ def test_with_a_scale_out_delay_a_request_still_waiting_after_it_gets_a_new_envi
         loop.run(pool.stop())
 
 
+def test_with_a_scale_out_delay_a_window_cold_starts_one_environment_at_a_time(
+    project: Platform, loop: LoopThread
+) -> None:
+    pool = sleepy_pool(project, loop, concurrency=3, scale_out_delay=0.01)
+    try:
+        burst = [loop.submit(pool.invoke("sleepy", {"sleep": 3}, timeout=30)) for _ in range(3)]
+        most_starting = 0
+        while not all(f.done() for f in burst):
+            starting = sum(1 for s in pool.status() if s.state in ("starting", "restarting"))
+            most_starting = max(most_starting, starting)
+            time.sleep(0.01)
+
+        assert len({f.result()["pid"] for f in burst}) == 3  # it still scaled out to the concurrency
+        assert most_starting == 1  # ... one cold start at a time (Lambda's would be two at once)
+    finally:
+        loop.run(pool.stop())
+
+
 def test_the_automatic_scale_out_delay_is_the_windows_own_cold_start(
     project: Platform, loop: LoopThread
 ) -> None:

@@ -72,10 +72,12 @@ _F_SETPIPE_SZ = 1031
 _PIPE_SIZE = 1 << 20
 
 
-# ``scale_out_delay``: wait for a busy environment as long as a new one would take to cold-start. On
-# a developer's machine a cold start costs about a second of CPU that the running windows need, and a
-# request that triggers one waits that long anyway; a burst of short requests then reuses the
-# environments it has instead of starting ten (Lambda, with CPU to spare, starts one at once).
+# ``scale_out_delay``: wait for a busy environment as long as a new one would take to cold-start, and
+# cold-start one environment of a window at a time. On a developer's machine a cold start costs about a
+# second of the CPU the running windows need, and a request that triggers one waits that long anyway;
+# a burst of short requests then reuses the environments it has instead of starting ten at once, which
+# would slow every window down and make the queue, and the scale-out, grow further (Lambda, with CPU to
+# spare, starts them all at once: ``scale_out_delay=0``).
 AUTO_SCALE_OUT = -1.0
 MAX_AUTO_SCALE_OUT_DELAY = 2.0
 
@@ -548,7 +550,10 @@ class _Group:
         """Start environments for the waiters no starting one will serve, up to the limit."""
         if self._broken() or self.pool.stopping:
             return  # a window that cannot cold-start gets no more attempts than its supervisors make
-        need = sum(1 for f in self.waiters if not f.done()) - self._starting()
+        starting = self._starting()
+        need = sum(1 for f in self.waiters if not f.done()) - starting
+        if self.pool.scale_out_delay != 0:  # the local pace: one cold start of a window at a time
+            need = min(need, 1 - starting)
         while need > 0 and len(self.workers) < self.limit:
             self.spawn()
             need -= 1
