@@ -391,20 +391,21 @@ def per_call_us(fns: Sequence[Callable[[], Any]], *, number: int, repeat: int) -
 
 def measure_warm(root: Path, number: int, repeat: int) -> list[tuple[str, float, float]]:
     """(path, us per call, us per bare call) for ``handle`` and the ``entrypoint``-wrapped path."""
-    for p in (root / "functions" / "payments", root / "layers", root / "infra"):
+    for p in (root / "functions" / "payments", root / "layers", root / "infra", root / "tests"):
         if str(p) not in sys.path:
             sys.path.insert(0, str(p))
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "payments")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "HMS")
     from decimal import Decimal
 
-    from hmskit.clock import FakeClock
+    from support.kit import FakeClock, InMemoryCounter
+    from support.payments import InMemoryPaymentRepository
+
     from hmskit.context import LocalContext
     from hmskit.observability import entrypoint
-    from hmskit.ratelimit import FixedWindowRateLimiter, InMemoryCounter
+    from hmskit.ratelimit import FixedWindowRateLimiter
     from hmskit.settings import RateLimit, WindowSettings
     from payments import handler
-    from payments.adapters import InMemoryPaymentRepository
     from payments.bootstrap import Deps
     from payments.domain import Payment
 

@@ -81,3 +81,25 @@ def http_event(
 
 def body_of(result: dict[str, Any]) -> Any:
     return json.loads(result["body"])
+
+
+def assert_problem(result: dict[str, Any], status: int) -> dict[str, Any]:
+    """A window's answer is an RFC 9457 problem with ``status``; its body."""
+    assert result["statusCode"] == status, result["body"]
+    assert result["headers"]["Content-Type"] == "application/problem+json"
+    problem: dict[str, Any] = body_of(result)
+    assert problem["status"] == status
+    assert problem["detail"]
+    assert problem["type"].startswith("https://")
+    assert problem["title"]
+    return problem
+
+
+def example_body(window: str, method: str, path: str, name: str | None = None) -> Any:
+    """A request body the window's ``api_contract`` publishes for ``method path`` (its first, or
+    the one called ``name``): the tests send what the documentation shows."""
+    import importlib
+
+    operation = importlib.import_module(f"{window}.api_contract").OPERATIONS[(method, path)]
+    examples = operation.examples
+    return examples[name] if name is not None else next(iter(examples.values()))

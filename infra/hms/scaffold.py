@@ -608,10 +608,9 @@ build-<<Title>>Function:
 \tpython3 -m pip install --quiet --no-deps --no-compile --target "$(ARTIFACTS_DIR)" -r requirements.txt
 """
 
-_UNIT_IMPORTS = """from hmskit.clock import FakeClock
-from hmskit.context import LocalContext
-from hmskit.ratelimit import InMemoryCounter
+_UNIT_IMPORTS = """from hmskit.context import LocalContext
 from hmskit.settings import RateLimit, WindowSettings
+from support.kit import FakeClock, InMemoryCounter
 from <<name>> import bootstrap, domain
 """
 

@@ -1,4 +1,4 @@
-"""An injectable clock: production code asks a Clock, tests pass a FakeClock."""
+"""An injectable clock: production code asks a Clock (tests pass a fake one)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,3 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> float:
         return time.time()
-
-
-class FakeClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self._now = start
-
-    def now(self) -> float:
-        return self._now
-
-    def advance(self, seconds: float) -> None:
-        self._now += seconds

@@ -66,15 +66,3 @@ class FixedWindowRateLimiter:
         reset_after = max(1, math.ceil(end - now))
         remaining = max(0, self._rule.limit - count)
         return Decision(count <= self._rule.limit, self._rule.limit, remaining, reset_after)
-
-
-class InMemoryCounter:
-    """The fake counter for unit tests."""
-
-    def __init__(self) -> None:
-        self.counts: dict[tuple[str, str], int] = {}
-
-    def increment(self, pk: str, sk: str, *, attr: str, expires_at: int) -> int:
-        key = (pk, sk)
-        self.counts[key] = self.counts.get(key, 0) + 1
-        return self.counts[key]

@@ -22,6 +22,7 @@ def project_copy(dest: Path) -> Path:
     for part in ("conftest.py", "helpers.py", "images.py"):
         shutil.copy(ROOT / "tests" / part, dest / "tests" / part)
     shutil.copytree(ROOT / "tests" / "contract", dest / "tests" / "contract", ignore=ignore)
+    shutil.copytree(ROOT / "tests" / "support", dest / "tests" / "support", ignore=ignore)
     for part in ("pyproject.toml", "template.yaml"):
         shutil.copy(ROOT / part, dest / part)
     return dest

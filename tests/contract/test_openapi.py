@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ValidationError, create_model
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+from support.kit import FakeClock, InMemoryCounter
 
 from hms.apigw import build_v1_event
 from hms.manifest import ManifestErrors
@@ -35,11 +36,10 @@ from hms.openapi import (
     render_openapi,
 )
 from hmskit.apidoc import Operation, health
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.cursors import CURSOR_PATTERN
 from hmskit.idempotency import Idempotency
-from hmskit.ratelimit import FixedWindowRateLimiter, InMemoryCounter
+from hmskit.ratelimit import FixedWindowRateLimiter
 from hmskit.settings import RateLimit, WindowSettings
 
 DOC_URI = "urn:hms:openapi"
@@ -384,7 +384,8 @@ def example(document: dict[str, Any], method: str, path: str) -> Any:
 
 
 def test_payments_answers_are_documented(document: dict[str, Any]) -> None:
-    from payments.adapters import InMemoryPaymentRepository
+    from support.payments import InMemoryPaymentRepository
+
     from payments.bootstrap import Deps
     from payments.handler import handle
 
@@ -425,7 +426,8 @@ def test_payments_answers_are_documented(document: dict[str, Any]) -> None:
 
 
 def test_a_rate_limited_answer_is_documented_with_its_headers(document: dict[str, Any]) -> None:
-    from payments.adapters import InMemoryPaymentRepository
+    from support.payments import InMemoryPaymentRepository
+
     from payments.bootstrap import Deps
     from payments.handler import handle
 
@@ -501,7 +503,8 @@ def test_passport_answers_are_documented(document: dict[str, Any]) -> None:
 
 
 def test_documents_answers_are_documented(document: dict[str, Any]) -> None:
-    from documents.adapters import InMemoryDocumentRepository, InMemoryObjectStore
+    from support.documents import InMemoryDocumentRepository, InMemoryObjectStore
+
     from documents.bootstrap import Deps, window_settings
     from documents.domain import Limits
     from documents.handler import handle

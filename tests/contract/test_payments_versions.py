@@ -9,28 +9,22 @@ it a new version instead (a deliberate, compatible tightening of v1 updates the 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import ROOT, http_event
 from jsonschema import Draft202012Validator
+from support.kit import FakeClock, PassThroughIdempotency
+from support.payments import InMemoryPaymentRepository
 
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.settings import WindowSettings
-from payments.adapters import InMemoryPaymentRepository
 from payments.bootstrap import Deps
 from payments.handler import handle
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "payments_v1.json").read_text())
 V1, V2 = "/api/v1/payments", "/api/v2/payments"
-
-
-class PassThroughIdempotency:
-    def run(self, *, compute: Callable[[], dict[str, Any]], **_: Any) -> dict[str, Any]:
-        return compute()
 
 
 @pytest.fixture

@@ -27,9 +27,9 @@ from typing import Any
 import boto3
 import pytest
 from helpers import ROOT, body_of, both_emulators, http_event
+from support.kit import FakeClock
 
 from hmskit.a2a import A2AResponse
-from hmskit.clock import FakeClock
 from hmskit.consumer import EVENT_IDEMPOTENCY_TTL_SECONDS, EventConsumer
 from hmskit.context import LocalContext
 from hmskit.contracts import (

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from helpers import both_emulators
+from support.kit import FakeClock
 
 from hms.local.registry import (
     RegistryError,
@@ -28,7 +29,6 @@ from hms.local.registry import (
     wait_for_operation,
 )
 from hmskit.a2a import A2AClient
-from hmskit.clock import FakeClock
 from hmskit.discovery import Discovery, DiscoveryError, ServiceEndpoint, discovery_from_settings
 from hmskit.settings import WindowSettings
 

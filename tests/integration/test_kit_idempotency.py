@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 import pytest
 from helpers import body_of, http_event
+from support.kit import FakeClock
 
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.idempotency import PK_PREFIX, Idempotency
 from hmskit.settings import WindowSettings

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from helpers import both_emulators
+from support.kit import FakeClock
 
-from hmskit.clock import FakeClock
 from hmskit.ratelimit import FixedWindowRateLimiter
 from hmskit.settings import RateLimit
 from hmskit.store import (

@@ -15,8 +15,8 @@ from typing import Any
 import boto3
 import pytest
 from helpers import body_of, http_event
+from support.kit import FakeClock
 
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.contracts import PaymentCapturedV1
 from hmskit.outbox import OUTBOX_PK

@@ -18,8 +18,8 @@ from typing import Any
 import boto3
 import pytest
 from helpers import body_of, both_emulators, http_event
+from support.kit import FakeClock
 
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.contracts import Event, EventData, PaymentCapturedV1, RenewalSubmittedV1, build
 from hmskit.ids import id_floor as notification_id_floor

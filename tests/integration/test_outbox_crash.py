@@ -172,7 +172,8 @@ def test_a_window_killed_after_its_write_still_gets_its_event_delivered_exactly_
 def test_a_payment_whose_transaction_fails_leaves_neither_payment_nor_event(
     aws_endpoint: str, table: str, dynamodb: Any
 ) -> None:
-    from hmskit.clock import FakeClock
+    from support.kit import FakeClock
+
     from hmskit.settings import WindowSettings
     from payments import bootstrap
     from payments.domain import Payment

@@ -22,9 +22,9 @@ from typing import Any
 import boto3
 import pytest
 from helpers import body_of, http_event
+from support.kit import FakeClock
 
 from hmskit.a2a import A2AResponse
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.contracts import (
     DocumentUploadedV1,

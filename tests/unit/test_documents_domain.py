@@ -8,9 +8,10 @@ from typing import Any
 
 import images
 import pytest
+from support.documents import InMemoryDocumentRepository, InMemoryObjectStore
 
 from documents import domain
-from documents.adapters import InMemoryDocumentRepository, InMemoryObjectStore, doc_key, upload_key
+from documents.adapters import doc_key, upload_key
 from documents.domain import Limits, Upload
 
 PNG = images.png(2, 2)  # real headers: an upload must be structurally what it claims

@@ -8,12 +8,13 @@ from typing import Any
 import images
 import pytest
 from helpers import body_of, http_event
+from support.documents import InMemoryDocumentRepository, InMemoryObjectStore
+from support.kit import FakeClock
 
 from documents import handler
-from documents.adapters import InMemoryDocumentRepository, InMemoryObjectStore, doc_key, upload_key
+from documents.adapters import doc_key, upload_key
 from documents.bootstrap import FORM_OVERHEAD_BYTES, Deps, window_settings
 from documents.domain import Limits
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.idempotency import Idempotency
 from hmskit.settings import WindowSettings

@@ -12,14 +12,13 @@ from typing import Any
 
 import pytest
 from helpers import http_event
+from support.kit import FakeClock, InMemoryCounter
 
 from eligibility import bootstrap
 from eligibility.app import app, handle
 from hms.apigw import build_v1_event, parse_response
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.observability import logger
-from hmskit.ratelimit import InMemoryCounter
 from hmskit.settings import RateLimit, WindowSettings
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")

@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from helpers import ROOT
+from support.kit import FakeClock, FakeVerifier, InMemoryCounter
 
 from eligibility import bootstrap
 from eligibility.app import handle
 from hms.local.gateway import Gateway
 from hms.local.routing import RouteTable
 from hms.model import load_platform
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
-from hmskit.ratelimit import InMemoryCounter
 from hmskit.settings import WindowSettings
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -40,13 +39,6 @@ TOKENS = {
     "renewals": {"sub": "citizen-7", "scope": "renewals.write", "exp": int(NOW) + 600},
     "payments": {"sub": "citizen-8", "scope": "payments.read", "exp": int(NOW) + 600},
 }
-
-
-class Verifier:
-    def verify(self, token: str) -> Mapping[str, Any]:
-        if token not in TOKENS:
-            raise ValueError("bad signature")
-        return TOKENS[token]
 
 
 class InProcessInvoker:
@@ -72,7 +64,7 @@ def invoker() -> InProcessInvoker:
 def gateway(invoker: InProcessInvoker) -> Gateway:
     platform = load_platform(ROOT)
     routes = RouteTable([(w, r) for w in platform.windows for r in w.routes])
-    return Gateway(lambda: routes, invoker, Verifier(), log=lambda line: None, clock=lambda: NOW)
+    return Gateway(lambda: routes, invoker, FakeVerifier(TOKENS), log=lambda line: None, clock=lambda: NOW)
 
 
 def request(

@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import http_event
+from support.kit import FakeClock
 
 from eligibility import bootstrap
 from eligibility.app import handle
-from eligibility.bootstrap import parse_timezone, timezone_from_env
+from eligibility.settings import parse_timezone, timezone_from_env
 from hms.apigw import build_v1_event
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.settings import SettingsError, WindowSettings, load_settings
 

@@ -6,11 +6,12 @@ import asyncio
 import base64
 import json
 import uuid
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from support.kit import FakeVerifier
 
 from hms.local.errors import (
     WindowCrashedError,
@@ -77,27 +78,12 @@ class FakeInvoker:
         return self.events[-1][1]
 
 
-class TokenRefusedError(Exception):
-    pass
-
-
-class FakeVerifier:
-    """Tokens are names in ``tokens``; anything else is refused."""
-
-    def __init__(self) -> None:
-        self.tokens: dict[str, dict[str, Any]] = {
-            "reader": {"sub": "alice", "scope": "payments.read", "exp": int(NOW) + 600, "roles": ["a", "b"]},
-            "writer": {"sub": "bob", "scp": ["payments.write"], "exp": int(NOW) + 600},
-            "nobody": {"sub": "eve", "exp": int(NOW) + 600},
-            "short": {"sub": "carol", "scope": "payments.read", "exp": int(NOW) + 5},
-        }
-        self.calls = 0
-
-    def verify(self, token: str) -> Mapping[str, Any]:
-        self.calls += 1
-        if token not in self.tokens:
-            raise TokenRefusedError("bad signature")
-        return self.tokens[token]
+TOKENS: dict[str, dict[str, Any]] = {
+    "reader": {"sub": "alice", "scope": "payments.read", "exp": int(NOW) + 600, "roles": ["a", "b"]},
+    "writer": {"sub": "bob", "scp": ["payments.write"], "exp": int(NOW) + 600},
+    "nobody": {"sub": "eve", "exp": int(NOW) + 600},
+    "short": {"sub": "carol", "scope": "payments.read", "exp": int(NOW) + 5},
+}
 
 
 @dataclass
@@ -127,7 +113,7 @@ class Answer:
 @dataclass
 class Rig:
     invoker: FakeInvoker = field(default_factory=FakeInvoker)
-    verifier: FakeVerifier = field(default_factory=FakeVerifier)
+    verifier: FakeVerifier = field(default_factory=lambda: FakeVerifier(TOKENS))
     clock: Clock = field(default_factory=Clock)
     lines: list[str] = field(default_factory=list)
     windows: tuple[Window, ...] = (PAYMENTS, LEGACY)
@@ -502,7 +488,8 @@ def test_a_worker_error_class_from_another_module_maps_by_name(rig: Rig) -> None
 
 
 def test_the_worker_pool_errors_map_to_gateway_answers(rig: Rig) -> None:
-    workers = pytest.importorskip("hms.local.workers")
+    from hms.local import workers
+
     cases = [
         (workers.WindowCrashedError("payments", "exit code -9"), 502, "crashed"),
         (

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 from pydantic import BaseModel, ValidationError
+from support.kit import FakeClock
 
 from documents.models import StartUpload, UploadFields
-from hmskit.clock import FakeClock
 from hmskit.ids import RenewalId, is_id, new_id
 from passport.bootstrap import Deps
 from payments.models import CreatePayment

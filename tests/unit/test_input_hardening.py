@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from helpers import http_event
+from support.kit import FakeClock
 
 from hms.apigw import build_v1_event
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.jsonbody import MAX_DEPTH, depth_exceeds, loads
 from hmskit.problems import MalformedJSONError

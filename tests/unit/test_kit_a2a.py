@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 from helpers import free_port, http_event
+from support.kit import FakeClock
 
 from hmskit.a2a import A2AClient, A2AResponse, MissingTokenError, bearer_token, encode_json
-from hmskit.clock import FakeClock
 from hmskit.discovery import Discovery, ServiceEndpoint
 from hmskit.problems import BadGatewayError, GatewayTimeoutError, ServiceUnavailableError
 

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from chalice import Chalice, Response
 from helpers import http_event
+from support.kit import FakeClock, InMemoryCounter
 
 from hms.apigw import build_v1_event, build_v2_event
 from hmskit.chalice import ChaliceWindow, json_response
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.observability import logger
 from hmskit.problems import ConflictError, Problem
-from hmskit.ratelimit import FixedWindowRateLimiter, InMemoryCounter
+from hmskit.ratelimit import FixedWindowRateLimiter
 from hmskit.settings import RateLimit, WindowSettings
 from hmskit.store import StoreError
 

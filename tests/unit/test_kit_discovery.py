@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
+from support.kit import FakeClock
 
-from hmskit.clock import FakeClock
 from hmskit.discovery import (
     Discovery,
     DiscoveryError,

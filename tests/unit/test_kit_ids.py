@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+from support.kit import FakeClock
 
-from hmskit.clock import FakeClock, SystemClock
+from hmskit.clock import SystemClock
 from hmskit.context import LocalContext
 from hmskit.ids import derived_id, id_floor, is_id, new_id
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from support.kit import FakeClock, InMemoryCounter
 
-from hmskit.clock import FakeClock
-from hmskit.ratelimit import FixedWindowRateLimiter, InMemoryCounter, RateLimitError
+from hmskit.ratelimit import FixedWindowRateLimiter, RateLimitError
 from hmskit.settings import RateLimit
 
 

@@ -6,8 +6,8 @@ import base64
 from typing import Any
 
 import pytest
+from support.kit import FakeClock, InMemoryCounter
 
-from hmskit.clock import FakeClock
 from hmskit.problems import (
     ConflictError,
     InternalError,
@@ -18,7 +18,7 @@ from hmskit.problems import (
     TooManyRequestsError,
     UnauthorizedError,
 )
-from hmskit.ratelimit import FixedWindowRateLimiter, InMemoryCounter, RateLimitError
+from hmskit.ratelimit import FixedWindowRateLimiter, RateLimitError
 from hmskit.settings import RateLimit
 from hmskit.webcore import RouteSpec, WindowCore, count_request, problem_for, read_body, route_pattern
 

@@ -11,15 +11,15 @@ from decimal import Decimal
 import iso4217
 import pytest
 from helpers import body_of, http_event
+from support.kit import FakeClock
+from support.payments import InMemoryPaymentRepository
 
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.contracts import PaymentCapturedV1
 from hmskit.currencies import MINOR_UNITS, money, quantize
 from hmskit.settings import WindowSettings
 from notifications.letters import payment_captured
 from passport.domain import Fee
-from payments.adapters import InMemoryPaymentRepository
 from payments.bootstrap import Deps
 from payments.domain import Payment
 from payments.handler import handle

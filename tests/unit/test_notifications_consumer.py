@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from helpers import ROOT
+from support.kit import FakeClock
 
 from hms.topology import load_topology
-from hmskit.clock import FakeClock
 from hmskit.consumer import IdempotentEffects, InMemoryDeduplicator
 from hmskit.context import LocalContext
 from hmskit.contracts import (

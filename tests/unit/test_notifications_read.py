@@ -8,12 +8,12 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import pytest
-from helpers import ROOT, body_of, http_event
+from helpers import ROOT, assert_problem, body_of, http_event
+from support.kit import FakeClock, FakeVerifier
 
 from hms.local.gateway import Gateway
 from hms.local.routing import RouteTable
 from hms.model import load_platform
-from hmskit.clock import FakeClock
 from hmskit.consumer import InMemoryDeduplicator
 from hmskit.context import LocalContext
 from hmskit.ratelimit import FixedWindowRateLimiter
@@ -89,14 +89,6 @@ def list_all(deps: Deps, sub: str, limit: int) -> tuple[list[str], int]:
         cursor = body["next_cursor"]
         if cursor is None:
             return ids, pages
-
-
-def assert_problem(result: dict[str, Any], status: int) -> dict[str, Any]:
-    assert result["statusCode"] == status, result["body"]
-    assert result["headers"]["Content-Type"] == "application/problem+json"
-    problem: dict[str, Any] = body_of(result)
-    assert problem["status"] == status and problem["detail"]
-    return problem
 
 
 # -- lists --------------------------------------------------------------------------------------------
@@ -264,20 +256,10 @@ def test_the_list_is_rate_limited_per_citizen_and_health_is_not(deps: Deps, cloc
 # -- through the platform: the gateway built from routes/notifications.yaml -----------------------------
 
 
-class TokenRefusedError(Exception):
-    pass
-
-
-class FakeVerifier:
-    tokens: Mapping[str, Mapping[str, Any]] = {
-        "reader": {"sub": "alice", "scope": "notifications.read", "exp": int(NOW) + 600},
-        "payer": {"sub": "alice", "scope": "payments.read payments.write", "exp": int(NOW) + 600},
-    }
-
-    def verify(self, token: str) -> Mapping[str, Any]:
-        if token not in self.tokens:
-            raise TokenRefusedError("bad signature")
-        return self.tokens[token]
+TOKENS: Mapping[str, Mapping[str, Any]] = {
+    "reader": {"sub": "alice", "scope": "notifications.read", "exp": int(NOW) + 600},
+    "payer": {"sub": "alice", "scope": "payments.read payments.write", "exp": int(NOW) + 600},
+}
 
 
 class WindowInvoker:
@@ -297,7 +279,9 @@ def through_gateway(deps: Deps, path: str, token: str | None = None) -> tuple[in
     window = load_platform(ROOT).window("notifications")
     routes = RouteTable([(window, r) for r in window.routes])
     invoker = WindowInvoker(deps)
-    gateway = Gateway(lambda: routes, invoker, FakeVerifier(), log=lambda _line: None, clock=lambda: NOW)
+    gateway = Gateway(
+        lambda: routes, invoker, FakeVerifier(TOKENS), log=lambda _line: None, clock=lambda: NOW
+    )
     headers = [(b"host", b"localhost:3000")]
     if token:
         headers.append((b"authorization", f"Bearer {token}".encode()))

@@ -7,14 +7,13 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from helpers import ROOT, body_of, http_event
+from helpers import ROOT, assert_problem, body_of, http_event
+from support.kit import FakeClock, PassThroughIdempotency
 
 from hmskit.a2a import A2AResponse
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.ids import new_id
 from hmskit.outbox import Outbox
@@ -44,11 +43,6 @@ BODY: dict[str, Any] = {
 class AllowingEligibility:
     def call(self, window: str, method: str, path: str, **kw: Any) -> A2AResponse:
         return A2AResponse(200, {}, {"allowed": True, "reasons": [], "checked_on": "2027-01-15"})
-
-
-class PassThroughIdempotency:
-    def run(self, *, compute: Callable[[], dict[str, Any]], **kw: Any) -> dict[str, Any]:
-        return compute()
 
 
 @pytest.fixture
@@ -99,12 +93,6 @@ def list_all(deps: Deps, sub: str, limit: int) -> tuple[list[str], int]:
         cursor = body["next_cursor"]
         if cursor is None:
             return ids, pages
-
-
-def assert_problem(result: dict[str, Any], status: int) -> dict[str, Any]:
-    assert result["statusCode"] == status, result["body"]
-    assert result["headers"]["Content-Type"] == "application/problem+json"
-    return dict(body_of(result))
 
 
 # -- one renewal ------------------------------------------------------------------------------------
@@ -243,7 +231,7 @@ def test_a_get_never_imports_pydantic_the_a2a_client_or_the_consumer() -> None:
         import sys
         sys.path[:0] = ["layers", "infra", "tests", "functions/passport"]
         from helpers import http_event
-        from hmskit.clock import FakeClock
+        from support.kit import FakeClock
         from hmskit.context import LocalContext
         from hmskit.settings import WindowSettings
         from passport import bootstrap

@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from support.kit import FakeClock
 
-from hmskit.clock import FakeClock
 from hmskit.consumer import InMemoryDeduplicator
 from hmskit.context import LocalContext
 from hmskit.contracts import (

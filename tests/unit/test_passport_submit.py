@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from helpers import body_of
+from helpers import assert_problem, body_of
+from support.kit import FakeClock, PassThroughIdempotency
 
 from hms.apigw import build_v2_event
 from hmskit.a2a import A2AResponse
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.contracts import RenewalSubmittedV1
 from hmskit.ids import is_id, new_id
@@ -63,24 +62,6 @@ class FakeA2A:
             raise self.error
         assert self.status in kw["expect"]
         return A2AResponse(self.status, {"content-type": "application/json"}, self.answer)
-
-
-class PassThroughIdempotency:
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
-    def run(
-        self,
-        *,
-        key: str | None,
-        principal: str,
-        route: str,
-        body: Any,
-        compute: Callable[[], dict[str, Any]],
-        context: Any = None,
-    ) -> dict[str, Any]:
-        self.calls.append({"key": key, "principal": principal, "route": route, "body": body})
-        return compute()
 
 
 @pytest.fixture
@@ -169,15 +150,6 @@ def without(path: str) -> dict[str, Any]:
         node = node[p]
     del node[last]
     return body
-
-
-def assert_problem(result: dict[str, Any], status: int) -> dict[str, Any]:
-    assert result["statusCode"] == status, result["body"]
-    assert result["headers"]["Content-Type"] == "application/problem+json"
-    problem = body_of(result)
-    assert problem["status"] == status
-    assert problem["detail"]
-    return problem
 
 
 # -- the happy path ---------------------------------------------------------------------------------

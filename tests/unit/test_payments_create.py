@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from helpers import body_of, http_event
+from helpers import assert_problem, body_of, http_event
+from support.kit import FakeClock, PassThroughIdempotency
+from support.payments import InMemoryPaymentRepository
 
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.ids import is_id
 from hmskit.settings import WindowSettings
-from payments.adapters import InMemoryPaymentRepository
 from payments.bootstrap import Deps
 from payments.domain import Payment
 from payments.handler import handle
@@ -32,26 +32,6 @@ class SpyRepository(InMemoryPaymentRepository):
     def add(self, payment: Payment, events: Sequence[Any] = ()) -> None:
         self.added.append(payment)
         super().add(payment, events)
-
-
-class PassThroughIdempotency:
-    """The fake Idempotency: same ``run`` signature, records the calls, always computes."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
-    def run(
-        self,
-        *,
-        key: str | None,
-        principal: str,
-        route: str,
-        body: Any,
-        compute: Callable[[], dict[str, Any]],
-        context: Any = None,
-    ) -> dict[str, Any]:
-        self.calls.append({"key": key, "principal": principal, "route": route, "body": body})
-        return compute()
 
 
 @pytest.fixture
@@ -274,17 +254,6 @@ def test_missing_fields_are_all_named(deps: Deps) -> None:
 
 
 # -- bodies the handler cannot read -----------------------------------------------------------------
-
-
-def assert_problem(result: dict[str, Any], status: int) -> dict[str, Any]:
-    assert result["statusCode"] == status, result["body"]
-    assert result["headers"]["Content-Type"] == "application/problem+json"
-    problem = body_of(result)
-    assert problem["status"] == status
-    assert problem["detail"]
-    assert problem["type"].startswith("https://")
-    assert problem["title"]
-    return problem
 
 
 def test_malformed_json_is_400(deps: Deps) -> None:

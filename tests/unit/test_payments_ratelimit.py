@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from helpers import body_of, http_event
+from support.kit import FakeClock, InMemoryCounter, PassThroughIdempotency
+from support.payments import InMemoryPaymentRepository
 
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
-from hmskit.ratelimit import FixedWindowRateLimiter, InMemoryCounter
+from hmskit.ratelimit import FixedWindowRateLimiter
 from hmskit.settings import RateLimit, WindowSettings
-from payments.adapters import InMemoryPaymentRepository
 from payments.bootstrap import Deps
 from payments.handler import handle
 
 BASE = "/api/v1/payments"
 LIMIT, WINDOW = 3, 60
-
-
-class PassThroughIdempotency:
-    def run(
-        self,
-        *,
-        key: str | None,
-        principal: str,
-        route: str,
-        body: Any,
-        compute: Callable[[], dict[str, Any]],
-        context: Any = None,
-    ) -> dict[str, Any]:
-        return compute()
 
 
 class BrokenCounter:

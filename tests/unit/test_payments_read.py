@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from helpers import body_of, http_event
+from helpers import assert_problem, body_of, http_event
+from support.kit import FakeClock, PassThroughIdempotency
+from support.payments import InMemoryPaymentRepository
 
-from hmskit.clock import FakeClock
 from hmskit.context import LocalContext
 from hmskit.ids import new_id
 from hmskit.settings import WindowSettings
-from payments.adapters import InMemoryPaymentRepository
 from payments.bootstrap import Deps
 from payments.handler import app, handle
 
 BASE = "/api/v1/payments"
-
-
-class PassThroughIdempotency:
-    def run(
-        self,
-        *,
-        key: str | None,
-        principal: str,
-        route: str,
-        body: Any,
-        compute: Callable[[], dict[str, Any]],
-        context: Any = None,
-    ) -> dict[str, Any]:
-        return compute()
 
 
 @pytest.fixture
@@ -73,14 +58,6 @@ def list_all(deps: Deps, sub: str, limit: int) -> tuple[list[str], int]:
         cursor = body["next_cursor"]
         if cursor is None:
             return ids, pages
-
-
-def assert_problem(result: dict[str, Any], status: int) -> dict[str, Any]:
-    assert result["statusCode"] == status, result["body"]
-    assert result["headers"]["Content-Type"] == "application/problem+json"
-    problem = body_of(result)
-    assert problem["status"] == status and problem["detail"]
-    return problem
 
 
 # -- one payment ------------------------------------------------------------------------------------

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from helpers import http_event
 from images import PASSPORT_PHOTO, jpeg, pdf, png
+from support.documents import InMemoryDocumentRepository, InMemoryObjectStore
 
 from documents import domain, photos
-from documents.adapters import InMemoryDocumentRepository, InMemoryObjectStore
 from documents.photos import FileStructureError, PhotoRuleError, Structure
 
 PNG_SIGNATURE_ONLY = b"\x89PNG\r\n\x1a\n"
@@ -226,9 +226,10 @@ def _multipart(data: bytes, kind: str) -> tuple[bytes, str]:
 
 
 def _post_upload(data: bytes, kind: str) -> dict[str, Any]:
+    from support.kit import FakeClock
+
     from documents.bootstrap import Deps
     from documents.handler import handle
-    from hmskit.clock import FakeClock
     from hmskit.context import LocalContext
     from hmskit.settings import WindowSettings
 

@@ -103,33 +103,3 @@ def _payment(item: dict[str, object]) -> Payment:
         created_at=str(item["created_at"]),
         renewal_id=str(item["renewal_id"]) if item.get("renewal_id") else None,
     )
-
-
-class InMemoryPaymentRepository:
-    """The fake repository for unit tests: same contract, no sockets."""
-
-    def __init__(self) -> None:
-        self.items: dict[tuple[str, str], Payment] = {}
-        self.events: list[Any] = []  # the outbox
-
-    def add(self, payment: Payment, events: Sequence[Any] = ()) -> None:
-        key = (payment.owner, payment.id)
-        if key in self.items:
-            raise RuntimeError(f"payment id {payment.id} collided")
-        self.items[key] = payment
-        self.events.extend(events)
-
-    def get(self, owner: str, payment_id: str) -> Payment | None:
-        return self.items.get((owner, payment_id))
-
-    def recorded(self, owner: str) -> Payment | None:
-        return None  # no Idempotency-Key records here: the handler tests fake the idempotency
-
-    def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
-        after = decode_cursor(cursor) if cursor else None
-        mine = sorted((p for (o, _), p in self.items.items() if o == owner), key=lambda p: p.id, reverse=True)
-        if after is not None:
-            mine = [p for p in mine if _PREFIX + p.id < after]
-        page = mine[:limit]
-        more = len(mine) > limit
-        return Page(page, encode_cursor(_PREFIX + page[-1].id) if more else None)

@@ -1,0 +1,39 @@
+"""The payments window's fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from payments.adapters import _PREFIX, decode_cursor, encode_cursor
+from payments.domain import Page, Payment
+
+
+class InMemoryPaymentRepository:
+    """``PaymentRepository`` in a dict, recording its events (the outbox) in ``events``."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Payment] = {}
+        self.events: list[Any] = []  # the outbox
+
+    def add(self, payment: Payment, events: Sequence[Any] = ()) -> None:
+        key = (payment.owner, payment.id)
+        if key in self.items:
+            raise RuntimeError(f"payment id {payment.id} collided")
+        self.items[key] = payment
+        self.events.extend(events)
+
+    def get(self, owner: str, payment_id: str) -> Payment | None:
+        return self.items.get((owner, payment_id))
+
+    def recorded(self, owner: str) -> Payment | None:
+        return None  # no Idempotency-Key records here: the handler tests fake the idempotency
+
+    def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
+        after = decode_cursor(cursor) if cursor else None
+        mine = sorted((p for (o, _), p in self.items.items() if o == owner), key=lambda p: p.id, reverse=True)
+        if after is not None:
+            mine = [p for p in mine if _PREFIX + p.id < after]
+        page = mine[:limit]
+        more = len(mine) > limit
+        return Page(page, encode_cursor(_PREFIX + page[-1].id) if more else None)
