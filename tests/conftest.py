@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import EMULATORS, ROOT, aws_environment, free_port
+from helpers import EMULATORS, ROOT, Side, aws_environment, free_port
 
 # Each window's code directory is on sys.path, as /var/task is in Lambda.
 for _code_dir in sorted((ROOT / "functions").iterdir()):
@@ -89,3 +89,21 @@ def table(dynamodb: object, request: pytest.FixtureRequest) -> str:
     name = f"t-{uuid.uuid4().hex[:12]}"
     create_table(dynamodb, name)
     return name
+
+
+@pytest.fixture(params=("memory", *EMULATORS))
+def side(request: pytest.FixtureRequest) -> Iterator[Side]:
+    """Runs a port's contract suite against its in-memory fake and its adapter on both emulators,
+    so that the fake cannot drift from the adapter it stands for."""
+    if request.param == "memory":
+        yield Side("memory")
+        return
+    import uuid
+
+    import boto3
+
+    with aws_environment(request.getfixturevalue(f"{request.param}_server")):
+        client = boto3.client("dynamodb")
+        name = f"t-{uuid.uuid4().hex[:12]}"
+        create_table(client, name)
+        yield Side(request.param, client, name)

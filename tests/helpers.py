@@ -6,6 +6,7 @@ import json
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,19 @@ EMULATORS = ("ministack", "moto")  # the first is the default: the one `hms up` 
 # the adapter tests (tables, queues, buckets, Cloud Map, SES) run against both emulators, so that a
 # behaviour difference between them is a failing test (conftest parametrizes ``aws_endpoint``)
 both_emulators = pytest.mark.both_emulators
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a port contract suite: ``memory`` (the fake) or an emulator's fresh table."""
+
+    name: str
+    dynamodb: Any = None
+    table: str = ""
+
+    @property
+    def memory(self) -> bool:
+        return self.name == "memory"
 
 
 def free_port() -> int:

@@ -34,4 +34,5 @@ def parse_timezone(name: str) -> tzinfo:
 
 
 def timezone_from_env(environ: Mapping[str, str]) -> tzinfo:
-    return own_setting(environ, TIMEZONE_VARIABLE, parse_timezone, UTC)
+    default: tzinfo = UTC
+    return own_setting(environ, TIMEZONE_VARIABLE, parse_timezone, default)
