@@ -29,14 +29,34 @@ DEFAULT_EMULATOR = "ministack"
 MINISTACK_VENV = ".venv-ministack"
 
 
+LONG_POLL_TICK = 0.02  # seconds between ministack's looks at an empty queue during a long poll
+
 # ministack's own entry point serves its ASGI app with hypercorn and h11 (pure Python); uvicorn with
 # httptools and uvloop (in requirements-ministack.txt) serves the same app for about half the CPU per
 # call (bench/emulator.py). An interpreter without them (HMS_MINISTACK_PYTHON) gets ministack's own.
+#
+# ministack's SQS long poll looks at the queue every 100 ms, so a message waits 50 ms (p50) before a
+# long-polling consumer sees it, where SQS answers a long poll as soon as a message arrives: the
+# launcher makes that tick 20 ms (``LONG_POLL_TICK``), for a few hundred cheap wake-ups a second.
 MINISTACK_LAUNCHER = """
-import resource, sys
-host, port = sys.argv[1], int(sys.argv[2])
+import asyncio, resource, sys, types
+host, port, tick = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+try:
+    from ministack.services import sqs
+except ImportError:
+    sys.stderr.write("hms: ministack.services.sqs not found; its long poll keeps its own tick\\n")
+else:
+    class _Asyncio(types.ModuleType):
+        def __getattr__(self, name):
+            return getattr(asyncio, name)
+
+    async def _sleep(delay, result=None):
+        return await asyncio.sleep(min(delay, tick), result)
+
+    sqs.asyncio = _Asyncio("asyncio")
+    sqs.asyncio.sleep = _sleep
 try:
     import httptools, uvicorn
 except ImportError:
@@ -214,7 +234,8 @@ def _command(kind: str, host: str, port: int) -> tuple[list[str], dict[str, str]
                 "S3_PERSIST": "0",
             }
         )
-        return [ministack_python(), "-c", MINISTACK_LAUNCHER, host, str(port)], env, "/_ministack/health"
+        launch = [ministack_python(), "-c", MINISTACK_LAUNCHER, host, str(port), str(LONG_POLL_TICK)]
+        return launch, env, "/_ministack/health"
     raise EmulatorError(f"unknown emulator {kind!r}: choose one of {', '.join(EMULATORS)}")
 
 
