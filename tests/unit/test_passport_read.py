@@ -127,7 +127,7 @@ def test_the_renewal_shows_the_fee_to_pay_in_every_answer(deps: Deps, clock: Fak
 
 
 def test_the_fee_shown_is_the_windows_setting(deps: Deps, clock: FakeClock) -> None:
-    from passport.bootstrap import parse_fee
+    from passport.settings import parse_fee
 
     deps.renewal_fee = parse_fee("75.5 GBP")
     renewal_id = submit(deps, clock, "alice")

@@ -14,8 +14,8 @@ import pytest
 
 from hmskit.settings import SettingsError, load_settings
 from passport import bootstrap
-from passport.bootstrap import DEFAULT_FEE, parse_fee, renewal_fee_from_env
 from passport.domain import Fee
+from passport.settings import DEFAULT_FEE, parse_fee, renewal_fee_from_env
 
 
 @pytest.mark.parametrize(
@@ -105,7 +105,7 @@ def test_the_fee_compares_decimals_not_text() -> None:
 
 
 def test_the_currency_table_is_the_one_payments_accepts() -> None:
-    from passport.bootstrap import MINOR_UNITS as PASSPORT
+    from passport.settings import MINOR_UNITS as PASSPORT
     from payments.models import MINOR_UNITS as PAYMENTS
 
     assert PASSPORT == PAYMENTS

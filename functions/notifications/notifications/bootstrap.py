@@ -2,8 +2,8 @@
 
 The DynamoDB client serves the notifications, the contacts and the rate-limit counters (all on the
 window's own table). The consumer's handlers are idempotent by construction (``IdempotentEffects``:
-a notification's id is derived from its event), so no event dedupe record is written. The SES client is built on the first email, so an
-HTTP request never builds it. boto3 finds a local emulator through ``AWS_ENDPOINT_URL``.
+a notification's id is derived from its event), so no event dedupe record is written. The SES
+client is built on the first email, so an HTTP request never builds it.
 """
 
 from __future__ import annotations
@@ -12,31 +12,23 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from hmskit.clock import Clock, SystemClock
+from hmskit.clock import Clock
 from hmskit.consumer import Deduplicator, EventConsumer, IdempotentEffects
-from hmskit.ratelimit import FixedWindowRateLimiter
+from hmskit.deps import BaseDeps, TableParts
 from hmskit.settings import WindowSettings, load_settings
-from hmskit.store import TableStore
 from notifications.adapters import DynamoNotificationRepository, SesMailer
 from notifications.domain import Mailer, NotificationRepository
 
 
-@dataclass
-class Deps:
-    settings: WindowSettings
+@dataclass(kw_only=True)
+class Deps(BaseDeps):
     notifications: NotificationRepository
     mailer: Mailer
     dedupe: Deduplicator
-    rate_limiter: FixedWindowRateLimiter | None = None
-    clock: Clock = field(default_factory=SystemClock)
     sleep: Callable[[float], None] = time.sleep  # between retries of a write after an email went
     _consumer: EventConsumer | None = field(default=None, init=False, repr=False)
-
-    def now_iso(self) -> str:
-        return datetime.fromtimestamp(self.clock.now(), UTC).isoformat(timespec="milliseconds")
 
     def consumer(self) -> EventConsumer:
         """The SQS batch consumer of ``notifications.consumers``, built on the first batch."""
@@ -61,16 +53,12 @@ def build(
     clock: Clock | None = None,
 ) -> Deps:
     """Deps over real clients. ``ses`` is a factory: it is called on the first email only."""
-    clock = clock or SystemClock()
-    store = TableStore(dynamodb, settings.table_name)
-    limiter = FixedWindowRateLimiter(store, settings.rate_limit, clock) if settings.rate_limit else None
+    parts = TableParts(settings, dynamodb, clock=clock)
     return Deps(
-        settings=settings,
-        notifications=DynamoNotificationRepository(store),
+        **parts.base(relay=False),
+        notifications=DynamoNotificationRepository(parts.store),
         mailer=SesMailer(ses, sender=settings.email_sender),
         dedupe=IdempotentEffects(),
-        rate_limiter=limiter,
-        clock=clock,
     )
 
 
