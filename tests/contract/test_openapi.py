@@ -449,11 +449,13 @@ def test_a_rate_limited_answer_is_documented_with_its_headers(document: dict[str
 
 
 def test_passport_answers_are_documented(document: dict[str, Any]) -> None:
+    from support.passport import InMemoryRenewalRepository
+
     from hmskit.a2a import A2AResponse
     from hmskit.ids import new_id
     from hmskit.outbox import Outbox
     from hmskit.store import TableStore
-    from passport.adapters import A2AEligibility, InMemoryRenewalRepository
+    from passport.adapters import A2AEligibility
     from passport.bootstrap import Deps
     from passport.handler import handle
 
@@ -594,9 +596,10 @@ def test_eligibility_answers_are_documented(document: dict[str, Any]) -> None:
 
 
 def test_notifications_answers_are_documented(document: dict[str, Any]) -> None:
+    from support.notifications import InMemoryMailer, InMemoryNotificationRepository
+
     from hmskit.consumer import InMemoryDeduplicator
     from notifications import domain
-    from notifications.adapters import InMemoryMailer, InMemoryNotificationRepository
     from notifications.bootstrap import Deps
     from notifications.handler import handle
 

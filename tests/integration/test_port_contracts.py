@@ -34,8 +34,8 @@ class Ported:
         self.outbox = outbox
 
     def events(self) -> int:
-        if self.side.memory:
-            return len(self.impl.events)
+        if self.side.memory:  # passport's fake calls its list what it is, the outbox
+            return len(getattr(self.impl, "events", None) or getattr(self.impl, "outbox", []))
         items, _ = TableStore(self.side.dynamodb, self.side.table).query_page(
             OUTBOX_PK, sk_prefix="EVENT#", limit=100
         )
@@ -281,3 +281,171 @@ def test_a_staged_upload_is_promoted_only_as_it_was_checked(objects: Objects, si
 
     assert store.staged("D1") is None and store.promoted("D1")
     assert store.digest("D1") == (sha(b"\x89PNG...."), 8)
+
+
+# -- passport: RenewalRepository --------------------------------------------------------------------
+
+
+@pytest.fixture
+def renewals(side: Side) -> Ported:
+    from support.passport import InMemoryRenewalRepository
+
+    from passport.adapters import DynamoRenewalRepository
+
+    outbox = _outbox(side, "passport")
+    if side.memory:
+        return Ported(side, InMemoryRenewalRepository(), outbox)
+    return Ported(side, DynamoRenewalRepository(TableStore(side.dynamodb, side.table), outbox), outbox)
+
+
+def renewal(owner: str = "alice", ms: int = T0) -> Any:
+    from datetime import date
+
+    from passport.domain import Address, Renewal
+
+    return Renewal(
+        id=new_id(ms),
+        owner=owner,
+        status="submitted",
+        full_name="Alice Example",
+        date_of_birth=date(1990, 4, 1),
+        passport_number="AB1234567",
+        passport_issued_on=date(2017, 3, 1),
+        passport_expires_on=date(2027, 3, 1),
+        mailing_address=Address("1 High Street", "Springfield", "IL", "62701", "US"),
+        email="a@example.org",
+        name_on_passport=None,
+        name_change_document_ids=(),
+        eligibility_checked_on="2027-01-15",
+        submitted_at="2027-01-15T08:00:00.000+00:00",
+        updated_at="2027-01-15T08:00:00.000+00:00",
+    )
+
+
+def submitted(outbox: Outbox, r: Any) -> Any:
+    from hmskit.contracts import RenewalSubmittedV1
+
+    data = RenewalSubmittedV1(
+        renewal_id=r.id,
+        owner=r.owner,
+        full_name=r.full_name,
+        email=r.email,
+        submitted_at=r.submitted_at,
+    )
+    return outbox.event(data, correlation_id=None)
+
+
+def test_a_renewal_is_stored_with_its_event_and_read_back_by_its_owner_only(renewals: Ported) -> None:
+    r = renewal()
+
+    renewals.impl.add(r, submitted(renewals.outbox, r))
+
+    assert renewals.impl.get("alice", r.id) == r
+    assert renewals.impl.get("bob", r.id) is None
+    assert renewals.impl.get("alice", "not-an-id") is None
+    assert renewals.events() == 1
+    with pytest.raises(RuntimeError, match="collided"):
+        renewals.impl.add(r, submitted(renewals.outbox, r))
+    assert renewals.events() == 1
+
+
+def test_renewals_list_newest_first_a_page_at_a_time(renewals: Ported) -> None:
+    made = [renewal(ms=T0 + n) for n in range(3)]
+    for r in made:
+        renewals.impl.add(r, submitted(renewals.outbox, r))
+
+    first = renewals.impl.list("alice", limit=2, cursor=None)
+    rest = renewals.impl.list("alice", limit=2, cursor=first.cursor)
+
+    assert [r.id for r in first.items + rest.items] == [r.id for r in reversed(made)]
+    assert rest.cursor is None
+
+
+def test_a_step_is_written_only_over_the_renewal_as_it_was_read(renewals: Ported) -> None:
+    from dataclasses import replace
+
+    from passport.domain import StaleRenewalError
+
+    r = renewal()
+    renewals.impl.add(r, submitted(renewals.outbox, r))
+    paid = replace(r, payment_id=new_id(T0 + 1), paid_at="2027-01-15T09:00:00.000+00:00")
+    other = replace(r, payment_id=new_id(T0 + 2), paid_at="2027-01-15T09:00:01.000+00:00")
+
+    renewals.impl.advance(r, paid, None)
+    with pytest.raises(StaleRenewalError):
+        renewals.impl.advance(r, other, None)
+
+    stored = renewals.impl.get("alice", r.id)
+    assert stored is not None and stored.payment_id == paid.payment_id
+    assert renewals.events() == 1
+
+
+# -- notifications: NotificationRepository ----------------------------------------------------------
+
+
+@pytest.fixture
+def notifications(side: Side) -> Any:
+    from support.notifications import InMemoryNotificationRepository
+
+    from notifications.adapters import DynamoNotificationRepository
+
+    if side.memory:
+        return InMemoryNotificationRepository()
+    return DynamoNotificationRepository(TableStore(side.dynamodb, side.table))
+
+
+def notification(delivery: str = "pending", ms: int = T0, recipient: str | None = "a@example.org") -> Any:
+    from notifications.domain import Notification
+
+    return Notification(
+        id=new_id(ms),
+        owner="alice",
+        type="RenewalSubmitted",
+        event_id=new_id(ms),
+        renewal_id=None,
+        subject="Your renewal",
+        recipient=recipient,
+        delivery=delivery,  # type: ignore[arg-type]
+        created_at="2027-01-15T08:00:00.000+00:00",
+    )
+
+
+def test_the_newest_contact_wins_whatever_order_events_arrive_in(notifications: Any) -> None:
+    assert notifications.contact("alice") is None
+
+    notifications.remember_contact("alice", "new@example.org", as_of_ms=2, event_id="e2")
+    older = notifications.remember_contact("alice", "old@example.org", as_of_ms=1, event_id="e1")
+
+    assert older.email == "new@example.org"
+    assert notifications.contact("alice") == "new@example.org"
+
+
+def test_a_notification_is_begun_once_and_finished_once(notifications: Any) -> None:
+    from hmskit.store import ConditionFailedError
+
+    n = notification()
+
+    assert notifications.begin(n) == n
+    again = notifications.begin(n)  # a redelivery while it is still pending: one more attempt
+    assert again.attempts == n.attempts + 1
+    sent = notifications.finish(n, delivery="sent", at="2027-01-15T08:00:01.000+00:00", ses_message_id="m-1")
+    assert sent.delivery == "sent" and sent.ses_message_id == "m-1"
+    assert notifications.begin(n).delivery == "sent"  # final: begun again, it stays as it is
+    with pytest.raises(ConditionFailedError):
+        notifications.finish(n, delivery="failed", at="2027-01-15T08:00:02.000+00:00", reason="no")
+    assert [x.id for x in notifications.list("alice", limit=10, cursor=None).items] == [n.id]
+
+
+def test_a_waiting_notification_is_claimed_once_and_may_be_released(notifications: Any) -> None:
+    from hmskit.store import ConditionFailedError
+
+    n = notification("no_address", recipient=None)
+    notifications.begin(n)
+
+    assert [w.id for w in notifications.waiting("alice", since_id=new_id(T0 - 1), limit=5)] == [n.id]
+    claimed = notifications.claim(n, recipient="a@example.org", at="2027-01-15T08:00:01.000+00:00")
+    assert claimed is not None and claimed.delivery == "pending"
+    assert notifications.claim(n, recipient="b@example.org", at="2027-01-15T08:00:02.000+00:00") is None
+    notifications.release(claimed, at="2027-01-15T08:00:03.000+00:00")
+    with pytest.raises(ConditionFailedError):
+        notifications.release(claimed, at="2027-01-15T08:00:04.000+00:00")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from helpers import ROOT
 from support.kit import FakeClock
+from support.notifications import InMemoryMailer, InMemoryNotificationRepository
 
 from hms.topology import load_topology
 from hmskit.consumer import IdempotentEffects, InMemoryDeduplicator
@@ -27,7 +28,6 @@ from hmskit.contracts import (
 from hmskit.settings import WindowSettings
 from hmskit.store import StoreError
 from notifications import domain
-from notifications.adapters import InMemoryMailer, InMemoryNotificationRepository
 from notifications.bootstrap import Deps
 from notifications.consumers import NOTIFIED_EVENTS
 from notifications.domain import Delivery, Notification, OutgoingEmail

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from helpers import ROOT, assert_problem, body_of, http_event
 from support.kit import FakeClock, FakeVerifier
+from support.notifications import InMemoryMailer, InMemoryNotificationRepository
 
 from hms.local.gateway import Gateway
 from hms.local.routing import RouteTable
@@ -19,7 +20,6 @@ from hmskit.context import LocalContext
 from hmskit.ratelimit import FixedWindowRateLimiter
 from hmskit.settings import RateLimit, WindowSettings
 from notifications import domain
-from notifications.adapters import InMemoryMailer, InMemoryNotificationRepository
 from notifications.bootstrap import Deps
 from notifications.handler import app, handle
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from support.notifications import InMemoryMailer, InMemoryNotificationRepository
+
 from notifications import domain
-from notifications.adapters import InMemoryMailer, InMemoryNotificationRepository
 
 NOW = 1_800_000_000.0
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from helpers import ROOT, assert_problem, body_of, http_event
 from support.kit import FakeClock, PassThroughIdempotency
+from support.passport import InMemoryRenewalRepository
 
 from hmskit.a2a import A2AResponse
 from hmskit.context import LocalContext
@@ -19,7 +20,7 @@ from hmskit.ids import new_id
 from hmskit.outbox import Outbox
 from hmskit.settings import WindowSettings
 from hmskit.store import TableStore
-from passport.adapters import A2AEligibility, InMemoryRenewalRepository
+from passport.adapters import A2AEligibility
 from passport.bootstrap import Deps
 from passport.handler import handle
 
@@ -235,7 +236,7 @@ def test_a_get_never_imports_pydantic_the_a2a_client_or_the_consumer() -> None:
         from hmskit.context import LocalContext
         from hmskit.settings import WindowSettings
         from passport import bootstrap
-        from passport.adapters import InMemoryRenewalRepository
+        from support.passport import InMemoryRenewalRepository
         from passport.handler import handle
 
         deps = bootstrap.build(WindowSettings(window="passport", table_name="t"), dynamodb=None, clock=FakeClock())

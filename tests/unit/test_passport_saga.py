@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from support.kit import FakeClock
+from support.passport import InMemoryRenewalRepository
 
 from hmskit.consumer import InMemoryDeduplicator
 from hmskit.context import LocalContext
@@ -32,7 +33,6 @@ from hmskit.outbox import Outbox, RelayResult
 from hmskit.settings import WindowSettings
 from hmskit.store import TableStore
 from passport import domain
-from passport.adapters import InMemoryRenewalRepository
 from passport.bootstrap import Deps
 from passport.domain import Address, Fee, Renewal
 from passport.handler import handle

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from helpers import assert_problem, body_of
 from support.kit import FakeClock, PassThroughIdempotency
+from support.passport import InMemoryRenewalRepository
 
 from hms.apigw import build_v2_event
 from hmskit.a2a import A2AResponse
@@ -23,7 +24,7 @@ from hmskit.outbox import Outbox
 from hmskit.problems import BadGatewayError, GatewayTimeoutError, ServiceUnavailableError
 from hmskit.settings import WindowSettings
 from hmskit.store import TableStore
-from passport.adapters import A2AEligibility, InMemoryRenewalRepository
+from passport.adapters import A2AEligibility
 from passport.bootstrap import Deps
 from passport.handler import handle
 

@@ -141,11 +141,6 @@ def _step_changes(before: Renewal, after: Renewal) -> dict[str, Any]:
     return changes
 
 
-def _is_stale(before: Renewal, current: Renewal) -> bool:
-    """What ``DynamoRenewalRepository.advance`` conditions a write on, for the in-memory fake."""
-    return current.status != before.status or any(getattr(current, s) != getattr(before, s) for s in _STEPS)
-
-
 # -- the table --------------------------------------------------------------------------------------
 
 
@@ -225,46 +220,6 @@ class DynamoRenewalRepository:
             if first in ("ConditionalCheckFailed", "TransactionConflict"):
                 raise StaleRenewalError(f"renewal {before.id} changed since it was read ({first})") from exc
             raise
-
-
-class InMemoryRenewalRepository:
-    """The fake repository for unit tests: same contract, no sockets. ``outbox`` holds every event
-    written together with a state change, in order (what the relay would publish)."""
-
-    def __init__(self) -> None:
-        self.items: dict[tuple[str, str], Renewal] = {}
-        self.outbox: list[Recorded] = []
-
-    def add(self, renewal: Renewal, event: Recorded) -> None:
-        key = (renewal.owner, renewal.id)
-        if key in self.items:
-            raise RuntimeError(f"renewal {renewal.id} collided")
-        self.items[key] = renewal
-        self.outbox.append(event)
-
-    def get(self, owner: str, renewal_id: str) -> Renewal | None:
-        return self.items.get((owner, renewal_id))
-
-    def recorded(self, owner: str) -> Renewal | None:
-        return None  # no Idempotency-Key records here: the handler tests fake the idempotency
-
-    def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
-        after = decode_cursor(cursor) if cursor else None
-        mine = sorted((r for (o, _), r in self.items.items() if o == owner), key=lambda r: r.id, reverse=True)
-        if after is not None:
-            mine = [r for r in mine if _PREFIX + r.id < after]
-        page = mine[:limit]
-        more = len(mine) > limit
-        return Page(page, encode_cursor(_PREFIX + page[-1].id) if more else None)
-
-    def advance(self, before: Renewal, after: Renewal, event: Recorded | None) -> None:
-        key = (before.owner, before.id)
-        current = self.items.get(key)
-        if current is None or _is_stale(before, current):
-            raise StaleRenewalError(f"renewal {before.id} changed since it was read")
-        self.items[key] = after
-        if event is not None:
-            self.outbox.append(event)
 
 
 # -- eligibility, over A2A --------------------------------------------------------------------------
