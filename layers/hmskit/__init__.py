@@ -26,4 +26,10 @@ One small module per capability, each with its own errors:
 - currencies    ISO 4217 codes and minor units; money() writes amounts in them
 - apidoc        a window's operations, declared for docs/openapi.json
 - ids, clock    time-ordered ids and an injectable clock
+- deps          the base of every window's dependencies, and the parts built over its table
+
+Two cold-start rules every window follows (measured with bench/cold_start.py): a handler imports
+``hmskit.store`` (boto3's stack) before Powertools, 25-40 ms less than the other way round (cause not
+pinned down); and request models (pydantic, ~50 ms) are imported inside the routes that parse a
+body, so a GET never loads pydantic.
 """

@@ -5,8 +5,7 @@ The template (``hms template``) and the local runtime (``hms up``) set the same 
 window cannot tell where it runs. An explicit argument beats the environment: tests build
 ``WindowSettings(...)`` directly.
 
-Plain frozen dataclasses validated by hand, not pydantic models: a request that parses no body
-(a GET) then never imports pydantic, ~50 ms of every such cold start (measured: bench/cold_start).
+Plain frozen dataclasses validated by hand, not pydantic models: a GET never imports pydantic.
 """
 
 from __future__ import annotations

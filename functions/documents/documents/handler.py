@@ -48,7 +48,7 @@ def _answer(deps: bootstrap.Deps, doc: domain.Document) -> dict[str, object]:
 
 @app.post(BASE, idempotent=True)
 def upload_document() -> Any:
-    from documents.models import UploadFields  # pydantic (~50 ms): a GET never imports it
+    from documents.models import UploadFields
 
     owner = app.principal().sub
     form = forms.parse_upload(app.header("content-type"), app.body_bytes())
@@ -80,7 +80,7 @@ def upload_document() -> Any:
 
 @app.post(f"{BASE}/uploads", idempotent=True)
 def start_upload() -> Any:
-    from documents.models import StartUpload  # pydantic (~50 ms): a GET never imports it
+    from documents.models import StartUpload
 
     owner = app.principal().sub
     request = app.json_body(StartUpload)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# boto3's stack first (as payments): measured to cold-start faster than after Powertools.
-import hmskit.store  # noqa: F401  # isort: skip
+import hmskit.store  # noqa: F401  # isort: skip  # first: see hmskit's cold-start rules
 from hmskit.entry import dispatch
 from hmskit.http import WindowApp, json_response
 from hmskit.observability import entrypoint
@@ -24,7 +23,7 @@ app = WindowApp("notifications", errors={domain.InvalidCursorError: BadRequestEr
 
 @app.get(BASE)
 def list_notifications() -> Any:
-    from notifications.models import ListQuery  # pydantic (~50 ms): only the routes that parse input
+    from notifications.models import ListQuery
 
     query = app.query(ListQuery)
     page = domain.list_notifications(

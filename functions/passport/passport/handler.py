@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# boto3's stack first, as payments and documents do: measured less cold start than after Powertools.
-import hmskit.store  # noqa: F401  # isort: skip
+import hmskit.store  # noqa: F401  # isort: skip  # first: see hmskit's cold-start rules
 from hmskit.correlation import correlation_id_of
 from hmskit.http import WindowApp, json_response
 from hmskit.observability import entrypoint, metrics
@@ -54,7 +53,7 @@ def submit_renewal() -> Any:
     fields are refused (422). Eligibility is asked first with the caller's own token: not eligible
     is 403 (``reasons``), eligibility down or slow is its 503/504; nothing is stored then."""
     from hmskit.a2a import bearer_token
-    from passport.models import SubmitRenewal  # pydantic (~50 ms): a GET never imports it
+    from passport.models import SubmitRenewal
 
     principal = app.principal()  # a verified caller, or 401 before the body is read
     request = app.json_body(SubmitRenewal)

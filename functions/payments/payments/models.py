@@ -1,7 +1,5 @@
-"""Payments, HTTP contract v1: the request bodies and the list query (pydantic).
-
-The answers are ``domain.Payment.public()``, described for the document in ``api_contract``.
-"""
+"""Payments, HTTP contract v1 (pydantic): the request body ``CreatePayment``, the list query (v2's
+too) and the amount rules ``models_v2`` shares. The answers are ``domain.Payment.public()``."""
 
 from __future__ import annotations
 
