@@ -468,39 +468,26 @@ def test_an_invalid_note_is_422_and_nothing_is_recorded() -> None:
 )
 
 BOOTSTRAP = '''
-"""The <<name>> window's composition root: settings -> clients -> adapters, built once per process.
-
-boto3 finds a local emulator through ``AWS_ENDPOINT_URL``; nothing here plumbs an endpoint.
-"""
+"""The <<name>> window's composition root: settings -> clients -> adapters, built once per process."""
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 from hmskit.clock import Clock, SystemClock
+from hmskit.deps import BaseDeps
 from hmskit.idempotency import Idempotency
-from hmskit.ids import new_id
 from hmskit.ratelimit import Counter, FixedWindowRateLimiter
 from hmskit.settings import WindowSettings, load_settings
 from hmskit.store import TableStore
 <<table_imports>>
 
-@dataclass
-class Deps:
-    settings: WindowSettings
-    rate_limiter: FixedWindowRateLimiter | None
+@dataclass(kw_only=True)
+class Deps(BaseDeps):
     idempotency: Idempotency
-<<table_deps>>    clock: Clock = field(default_factory=SystemClock)
-    s3_client: Any = None  # the window's bucket (window.bucket), built on first use
-
-    def new_id(self) -> str:
-        return new_id(int(self.clock.now() * 1000))
-
-    def now_iso(self) -> str:
-        return datetime.fromtimestamp(self.clock.now(), UTC).isoformat(timespec="milliseconds")
+<<table_deps>>    s3_client: Any = None  # the window's bucket (window.bucket), built on first use
 
     def s3(self) -> Any:
         if self.s3_client is None:
