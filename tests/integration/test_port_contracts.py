@@ -14,7 +14,6 @@ from support.kit import FakeClock, InMemoryCounter
 from support.payments import InMemoryPaymentRepository
 
 from documents import domain as documents
-from hmskit.contracts import DocumentUploadedV1, PaymentCapturedV1
 from hmskit.ids import new_id
 from hmskit.outbox import OUTBOX_PK, Outbox
 from hmskit.store import TableStore
@@ -84,15 +83,10 @@ def payment(owner: str, ms: int, amount: str = "12.50") -> Payment:
 
 
 def captured(outbox: Outbox, p: Payment) -> Any:
-    data = PaymentCapturedV1(
-        payment_id=p.id,
-        owner=p.owner,
-        amount=p.money(),
-        currency=p.currency,
-        purpose=p.purpose,
-        captured_at=p.created_at,  # type: ignore[arg-type]
-    )
-    return outbox.event(data, correlation_id=None)
+    from payments.events import PaymentEvents
+
+    [event] = PaymentEvents(outbox).captured(p, email=None, correlation_id=None)
+    return event
 
 
 def test_a_payment_is_read_back_by_its_owner_only(payments: Ported) -> None:
@@ -171,17 +165,10 @@ def document(owner: str = "alice", status: str = documents.PENDING) -> documents
 
 
 def uploaded(outbox: Outbox, doc: documents.Document) -> Any:
-    assert doc.sha256 is not None
-    data = DocumentUploadedV1(
-        document_id=doc.id,
-        owner=doc.owner,
-        content_type=doc.content_type,
-        size=doc.size,
-        sha256=doc.sha256,
-        kind="photo",
-        uploaded_at="2027-01-15T08:00:00.000+00:00",  # type: ignore[arg-type]
-    )
-    return outbox.event(data, correlation_id=None)
+    from documents.events import DocumentEvents
+
+    [event] = DocumentEvents(outbox, now_iso=lambda: doc.created_at).uploaded(doc, correlation_id=None)
+    return event
 
 
 def test_a_document_is_read_back_by_its_owner_only(docs: Ported) -> None:
@@ -323,16 +310,9 @@ def renewal(owner: str = "alice", ms: int = T0) -> Any:
 
 
 def submitted(outbox: Outbox, r: Any) -> Any:
-    from hmskit.contracts import RenewalSubmittedV1
+    from passport.events import RenewalEvents
 
-    data = RenewalSubmittedV1(
-        renewal_id=r.id,
-        owner=r.owner,
-        full_name=r.full_name,
-        email=r.email,
-        submitted_at=r.submitted_at,
-    )
-    return outbox.event(data, correlation_id=None)
+    return RenewalEvents(outbox).submitted(r, correlation_id=None)
 
 
 def test_a_renewal_is_stored_with_its_event_and_read_back_by_its_owner_only(renewals: Ported) -> None:

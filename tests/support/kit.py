@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 
 class FakeClock:
@@ -68,3 +68,27 @@ class FakeVerifier:
         if token not in self.tokens:
             raise TokenRefusedError("bad signature")
         return self.tokens[token]
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+def newest_first[R: _Identified](
+    records: Iterable[R],
+    *,
+    prefix: str,
+    limit: int,
+    cursor: str | None,
+    encode: Callable[[str], str],
+    decode: Callable[[str], str],
+) -> tuple[list[R], str | None]:
+    """One page of ``records`` as a table's ``query_page`` gives it: newest id first, after the
+    sort key a cursor carries (``prefix`` + id), with the next page's cursor."""
+    after = decode(cursor) if cursor else None
+    mine = sorted(records, key=lambda r: r.id, reverse=True)
+    if after is not None:
+        mine = [r for r in mine if prefix + r.id < after]
+    page = mine[:limit]
+    return page, encode(prefix + page[-1].id) if len(mine) > limit else None

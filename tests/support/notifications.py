@@ -18,6 +18,7 @@ from notifications.domain import (
     Page,
     finished,
 )
+from support.kit import newest_first
 
 
 class InMemoryNotificationRepository:
@@ -92,13 +93,12 @@ class InMemoryNotificationRepository:
         self.items[key] = replace(current, delivery=NO_ADDRESS, recipient=None, updated_at=at)
 
     def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
-        after = decode_cursor(cursor) if cursor else None
-        mine = sorted((n for (o, _), n in self.items.items() if o == owner), key=lambda n: n.id, reverse=True)
-        if after is not None:
-            mine = [n for n in mine if _PREFIX + n.id < after]
-        page = mine[:limit]
-        more = len(mine) > limit
-        return Page(page, encode_cursor(_PREFIX + page[-1].id) if more else None)
+        mine = (n for (o, _), n in self.items.items() if o == owner)
+        return Page(
+            *newest_first(
+                mine, prefix=_PREFIX, limit=limit, cursor=cursor, encode=encode_cursor, decode=decode_cursor
+            )
+        )
 
 
 class InMemoryMailer:

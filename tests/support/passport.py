@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from passport.adapters import _PREFIX, _STEPS, decode_cursor, encode_cursor
 from passport.domain import Page, Recorded, Renewal, StaleRenewalError
+from support.kit import newest_first
 
 
 def _is_stale(before: Renewal, current: Renewal) -> bool:
@@ -33,13 +34,12 @@ class InMemoryRenewalRepository:
         return None  # no Idempotency-Key records here: the handler tests fake the idempotency
 
     def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
-        after = decode_cursor(cursor) if cursor else None
-        mine = sorted((r for (o, _), r in self.items.items() if o == owner), key=lambda r: r.id, reverse=True)
-        if after is not None:
-            mine = [r for r in mine if _PREFIX + r.id < after]
-        page = mine[:limit]
-        more = len(mine) > limit
-        return Page(page, encode_cursor(_PREFIX + page[-1].id) if more else None)
+        mine = (r for (o, _), r in self.items.items() if o == owner)
+        return Page(
+            *newest_first(
+                mine, prefix=_PREFIX, limit=limit, cursor=cursor, encode=encode_cursor, decode=decode_cursor
+            )
+        )
 
     def advance(self, before: Renewal, after: Renewal, event: Recorded | None) -> None:
         key = (before.owner, before.id)

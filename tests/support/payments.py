@@ -7,6 +7,7 @@ from typing import Any
 
 from payments.adapters import _PREFIX, decode_cursor, encode_cursor
 from payments.domain import Page, Payment
+from support.kit import newest_first
 
 
 class InMemoryPaymentRepository:
@@ -30,10 +31,9 @@ class InMemoryPaymentRepository:
         return None  # no Idempotency-Key records here: the handler tests fake the idempotency
 
     def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
-        after = decode_cursor(cursor) if cursor else None
-        mine = sorted((p for (o, _), p in self.items.items() if o == owner), key=lambda p: p.id, reverse=True)
-        if after is not None:
-            mine = [p for p in mine if _PREFIX + p.id < after]
-        page = mine[:limit]
-        more = len(mine) > limit
-        return Page(page, encode_cursor(_PREFIX + page[-1].id) if more else None)
+        mine = (p for (o, _), p in self.items.items() if o == owner)
+        return Page(
+            *newest_first(
+                mine, prefix=_PREFIX, limit=limit, cursor=cursor, encode=encode_cursor, decode=decode_cursor
+            )
+        )
