@@ -6,6 +6,7 @@ One small module per capability, each with its own errors:
 - problems      RFC 9457 problem+json errors
 - auth          the principal, read from the verified authorizer context only
 - store         the window's own DynamoDB table
+- owned         items a principal owns in it: created once, read and listed by their owner
 - ratelimit     per-principal fixed-window rate limiting on that table
 - idempotency   Idempotency-Key for POST: the record written in the effect's own transaction
 - observability Powertools Logger and Metrics; Tracer only when enabled

@@ -16,7 +16,7 @@ CURSOR_PATTERN = r"^(?:[0-9A-HJKMNP-TV-Z]{26})?$"  # an id, or empty: the first 
 class Cursors:
     """Encode/decode cursors for sort keys ``<prefix><id>``; anything else raises ``error``."""
 
-    def __init__(self, prefix: str, error: type[Exception]) -> None:
+    def __init__(self, prefix: str, error: type[Exception] = ValueError) -> None:
         self.prefix = prefix
         self.error = error
 

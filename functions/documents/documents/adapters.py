@@ -26,19 +26,16 @@ from documents.domain import (
     UploadChangedError,
     UploadMissingError,
 )
+from hmskit.cursors import Cursors
 from hmskit.idempotency import Idempotency
-from hmskit.ids import is_id
 from hmskit.outbox import Outbox
+from hmskit.owned import OwnedItems, owner_pk
 from hmskit.store import ConditionFailedError, TableStore, TransactionConflictError
 
 _PREFIX = "DOC#"
 DOC_KEYS = "docs/"
 UPLOAD_KEYS = "uploads/"
 _CHUNK = 1024 * 1024
-
-
-def _pk(owner: str) -> str:
-    return f"OWNER#{owner}"
 
 
 def doc_key(doc_id: str) -> str:
@@ -54,67 +51,46 @@ class DynamoDocumentRepository:
         self, store: TableStore, outbox: Outbox | None = None, claims: Idempotency | None = None
     ) -> None:
         self._store = store
-        self._outbox = outbox
-        self._claims = claims
-
-    def _event_ops(self, events: Sequence[Any]) -> list[dict[str, Any]]:
-        if events and self._outbox is None:
-            raise RuntimeError("this repository has no outbox to record events in")
-        return [self._outbox.op(e) for e in events] if self._outbox is not None else []
+        self._items = OwnedItems(store, Cursors(_PREFIX), _document, outbox=outbox, claims=claims)
 
     def add(self, doc: Document, events: Sequence[Any] = ()) -> None:
-        """One transaction: the metadata item, an outbox item per event and the request's
-        Idempotency-Key record."""
-        ops = [
-            self._store.put_op(
-                {
-                    "pk": _pk(doc.owner),
-                    "sk": _PREFIX + doc.id,
-                    "type": "document",
-                    "id": doc.id,
-                    "owner": doc.owner,
-                    "filename": doc.filename,
-                    "size": doc.size,
-                    "content_type": doc.content_type,
-                    "sha256": doc.sha256,
-                    "kind": doc.kind,
-                    "renewal_id": doc.renewal_id,
-                    "status": doc.status,
-                    "created_at": doc.created_at,
-                }
-            ),
-            *self._event_ops(events),
-        ]
-        try:
-            if self._claims is not None:
-                self._claims.transact(self._store, ops, resource=doc.id)
-            else:
-                self._store.transact(ops)
-        except TransactionConflictError as exc:  # a 80-bit random collision: refuse, never overwrite
-            if exc.condition_failed:
-                raise RuntimeError(f"document id {doc.id} collided") from exc
-            raise
+        self._items.create(
+            {
+                "pk": owner_pk(doc.owner),
+                "sk": _PREFIX + doc.id,
+                "type": "document",
+                "id": doc.id,
+                "owner": doc.owner,
+                "filename": doc.filename,
+                "size": doc.size,
+                "content_type": doc.content_type,
+                "sha256": doc.sha256,
+                "kind": doc.kind,
+                "renewal_id": doc.renewal_id,
+                "status": doc.status,
+                "created_at": doc.created_at,
+            },
+            events,
+        )
 
     def recorded(self, owner: str) -> Document | None:
-        first = self._claims.recorded() if self._claims is not None else None
-        return self.get(owner, first) if first is not None else None
+        return self._items.recorded(owner)
 
     def get(self, owner: str, doc_id: str) -> Document | None:
-        if not is_id(doc_id):
-            return None
-        item = self._store.get(_pk(owner), _PREFIX + doc_id)
-        return _document(item) if item else None
+        return self._items.get(owner, doc_id)
 
     def set_status(self, doc: Document, *, expected: str, events: Sequence[Any] = ()) -> None:
         changes = {"status": doc.status, "sha256": doc.sha256}
         try:
             if events:
                 update = self._store.update_op(
-                    _pk(doc.owner), _PREFIX + doc.id, changes, expect={"status": expected}
+                    owner_pk(doc.owner), _PREFIX + doc.id, changes, expect={"status": expected}
                 )
-                self._store.transact([update, *self._event_ops(events)])
+                self._store.transact([update, *self._items.event_ops(events)])
             else:
-                self._store.update(_pk(doc.owner), _PREFIX + doc.id, changes, expect={"status": expected})
+                self._store.update(
+                    owner_pk(doc.owner), _PREFIX + doc.id, changes, expect={"status": expected}
+                )
         except ConditionFailedError as exc:
             raise StatusChangedError(f"document {doc.id} is no longer {expected}") from exc
         except TransactionConflictError as exc:

@@ -1,0 +1,85 @@
+"""Items a principal owns in the window's table: ``pk = OWNER#<sub>``, ``sk = <prefix><id>``.
+
+Reads are keyed by the caller's ``sub``, so nobody reaches another's item even with its id. Ids are
+time-ordered, so a partition lists newest first; cursors carry only the id (``hmskit.cursors``).
+The window's adapter alone knows an item's attributes: it hands over whole items to write and a
+``parse`` function that reads one back into its domain type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from hmskit.cursors import Cursors
+from hmskit.ids import is_id
+from hmskit.store import ConditionFailedError, Item, TableStore, TransactionConflictError
+
+if TYPE_CHECKING:
+    from hmskit.idempotency import Idempotency
+    from hmskit.outbox import Outbox
+
+
+def owner_pk(owner: str) -> str:
+    return f"OWNER#{owner}"
+
+
+class OwnedItems[T]:
+    """One kind of owned item (its ``cursors`` carry its sort-key prefix and its cursor error)."""
+
+    def __init__(
+        self,
+        store: TableStore,
+        cursors: Cursors,
+        parse: Callable[[Item], T],
+        *,
+        outbox: Outbox | None = None,
+        claims: Idempotency | None = None,
+    ) -> None:
+        self._store = store
+        self._cursors = cursors
+        self._parse = parse
+        self._outbox = outbox
+        self._claims = claims
+
+    def event_ops(self, events: Sequence[Any]) -> list[dict[str, Any]]:
+        """The outbox item of each event, to write in the state change's own transaction."""
+        if events and self._outbox is None:
+            raise RuntimeError("this repository has no outbox to record events in")
+        return [self._outbox.op(e) for e in events] if self._outbox is not None else []
+
+    def create(self, item: Mapping[str, Any], events: Sequence[Any] = ()) -> None:
+        """One transaction: the new item, an outbox item per event and the request's
+        Idempotency-Key record naming the item's id (never one without the others)."""
+        ops = [self._store.put_op(item, new=True), *self.event_ops(events)]
+        try:
+            if self._claims is not None:
+                self._claims.transact(self._store, ops, resource=str(item["id"]))
+            else:
+                self._store.transact(ops)
+        except TransactionConflictError as exc:  # an 80-bit random collision: refuse, never overwrite
+            if exc.condition_failed:
+                raise RuntimeError(f"{item['sk']} collided: an id was issued twice") from exc
+            raise
+
+    def recorded(self, owner: str) -> T | None:
+        """The item a first attempt of this request created (its answer was lost), if any."""
+        first = self._claims.recorded() if self._claims is not None else None
+        return self.get(owner, first) if first is not None else None
+
+    def get(self, owner: str, item_id: str) -> T | None:
+        if not is_id(item_id):
+            return None
+        item = self._store.get(owner_pk(owner), self._cursors.prefix + item_id)
+        return self._parse(item) if item else None
+
+    def page(self, owner: str, *, limit: int, cursor: str | None) -> tuple[list[T], str | None]:
+        """One page of the owner's items, newest first, and the cursor of the next (``None``: the end)."""
+        after = self._cursors.decode(cursor) if cursor else None
+        try:
+            items, last = self._store.query_page(
+                owner_pk(owner), sk_prefix=self._cursors.prefix, limit=limit, after_sk=after
+            )
+        except ConditionFailedError as exc:
+            raise self._cursors.error("the cursor is not one this API issued") from exc
+        return [self._parse(i) for i in items], self._cursors.encode(last) if last else None
