@@ -59,7 +59,7 @@ class OwnedItems[T]:
                 self._store.transact(ops)
         except TransactionConflictError as exc:  # an 80-bit random collision: refuse, never overwrite
             if exc.condition_failed:
-                raise RuntimeError(f"{item['sk']} collided: an id was issued twice") from exc
+                raise RuntimeError(f"creating {item['sk']} collided with a stored key") from exc
             raise
 
     def recorded(self, owner: str) -> T | None:

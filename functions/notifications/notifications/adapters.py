@@ -20,6 +20,7 @@ from typing import Any
 
 from hmskit.correlation import valid
 from hmskit.cursors import Cursors
+from hmskit.owned import OwnedItems, owner_pk
 from hmskit.store import AlreadyExistsError, ConditionFailedError, TableStore
 from notifications.domain import (
     NO_ADDRESS,
@@ -43,10 +44,6 @@ _CONTACT_SK = "CONTACT#EMAIL"
 PERMANENT_SES_ERRORS = frozenset({"MessageRejected", "InvalidParameterValue"})
 
 
-def _pk(owner: str) -> str:
-    return f"OWNER#{owner}"
-
-
 _CURSORS = Cursors(_PREFIX, InvalidCursorError)
 encode_cursor = _CURSORS.encode
 decode_cursor = _CURSORS.decode
@@ -54,7 +51,7 @@ decode_cursor = _CURSORS.decode
 
 def _item(n: Notification) -> dict[str, Any]:
     return {
-        "pk": _pk(n.owner),
+        "pk": owner_pk(n.owner),
         "sk": _PREFIX + n.id,
         "id": n.id,
         "owner": n.owner,
@@ -116,11 +113,12 @@ _WAITING_SCAN = 200
 class DynamoNotificationRepository:
     def __init__(self, store: TableStore) -> None:
         self._store = store
+        self._items = OwnedItems(store, _CURSORS, _notification)
 
     def remember_contact(self, owner: str, email: str, *, as_of_ms: int, event_id: str) -> Contact:
         # refused when a newer event already gave the owner's address: the stored one comes back
         _written, item = self._store.set_if(
-            _pk(owner),
+            owner_pk(owner),
             _CONTACT_SK,
             {"email": email, "as_of_ms": as_of_ms, "event_id": event_id},
             condition="attribute_not_exists(as_of_ms) OR as_of_ms <= :t",
@@ -132,12 +130,12 @@ class DynamoNotificationRepository:
         )
 
     def contact(self, owner: str) -> str | None:
-        item = self._store.get(_pk(owner), _CONTACT_SK)
+        item = self._store.get(owner_pk(owner), _CONTACT_SK)
         return str(item["email"]) if item and item.get("email") else None
 
     def mark_waiting(self, owner: str, *, until_ms: int) -> None:
         self._store.set_if(  # refused when a later time is already set: that one stays
-            _pk(owner),
+            owner_pk(owner),
             _CONTACT_SK,
             {"waiting_until_ms": until_ms},
             condition="attribute_not_exists(waiting_until_ms) OR waiting_until_ms < :u",
@@ -150,7 +148,7 @@ class DynamoNotificationRepository:
             return notification
         except AlreadyExistsError:
             pass
-        stored = self._store.get(_pk(notification.owner), _PREFIX + notification.id)
+        stored = self._store.get(owner_pk(notification.owner), _PREFIX + notification.id)
         if stored is None:  # it existed a moment ago; only a manual delete gets here
             raise ConditionFailedError(f"notification {notification.id} vanished while being recorded")
         existing = _notification(stored)
@@ -158,7 +156,7 @@ class DynamoNotificationRepository:
             return existing
         attempts = existing.attempts + 1
         self._store.update(
-            _pk(existing.owner),
+            owner_pk(existing.owner),
             _PREFIX + existing.id,
             {"attempts": attempts},
             expect={"delivery": PENDING, "attempts": existing.attempts},
@@ -179,7 +177,7 @@ class DynamoNotificationRepository:
             changes["ses_message_id"] = ses_message_id
         if reason is not None:
             changes["reason"] = reason
-        pk, sk = _pk(notification.owner), _PREFIX + notification.id
+        pk, sk = owner_pk(notification.owner), _PREFIX + notification.id
         try:
             stored = self._store.update(pk, sk, changes, expect={"delivery": PENDING})
         except ConditionFailedError:
@@ -194,7 +192,9 @@ class DynamoNotificationRepository:
         after: str | None = None
         scanned = 0
         while len(found) < limit and scanned < _WAITING_SCAN:
-            items, after = self._store.query_page(_pk(owner), sk_prefix=_PREFIX, limit=50, after_sk=after)
+            items, after = self._store.query_page(
+                owner_pk(owner), sk_prefix=_PREFIX, limit=50, after_sk=after
+            )
             for item in items:
                 scanned += 1
                 if str(item["sk"]) < _PREFIX + since_id:
@@ -208,7 +208,7 @@ class DynamoNotificationRepository:
     def claim(self, notification: Notification, *, recipient: str, at: str) -> Notification | None:
         try:
             stored = self._store.update(
-                _pk(notification.owner),
+                owner_pk(notification.owner),
                 _PREFIX + notification.id,
                 {
                     "delivery": PENDING,
@@ -224,19 +224,14 @@ class DynamoNotificationRepository:
 
     def release(self, notification: Notification, *, at: str) -> None:
         self._store.update(
-            _pk(notification.owner),
+            owner_pk(notification.owner),
             _PREFIX + notification.id,
             {"delivery": NO_ADDRESS, "recipient": None, "updated_at": at},
             expect={"delivery": PENDING},
         )
 
     def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
-        after = decode_cursor(cursor) if cursor else None
-        try:
-            items, last = self._store.query_page(_pk(owner), sk_prefix=_PREFIX, limit=limit, after_sk=after)
-        except ConditionFailedError as exc:
-            raise InvalidCursorError("the cursor is not one this API issued") from exc
-        return Page([_notification(i) for i in items], encode_cursor(last) if last else None)
+        return Page(*self._items.page(owner, limit=limit, cursor=cursor))
 
 
 class SesMailer:

@@ -1,11 +1,9 @@
 """The only code that knows how a renewal is stored, and how eligibility is asked.
 
-Item: ``pk = OWNER#<sub>``, ``sk = RENEWAL#<id>``. Reads are keyed by the caller's ``sub`` (for an
-event: the event's ``owner``), so nobody reaches another citizen's renewal even with its id. Ids are
-time-ordered, so the partition lists newest first. Cursors carry only the sort key (never the owner)
-and are checked on the way in. The full passport number is stored (an officer needs it); only the
-HTTP view masks it. The table also holds the outbox (``pk = OUTBOX``), the idempotency records and
-the rate-limit counters of the window.
+Item: ``pk = OWNER#<sub>``, ``sk = RENEWAL#<id>``, read and listed by its owner (``hmskit.owned``;
+for an event, the event's ``owner``). The full passport number is stored (an officer needs it);
+only the HTTP view masks it. The table also holds the outbox (``pk = OUTBOX``), the idempotency
+records and the rate-limit counters of the window.
 """
 
 from __future__ import annotations
@@ -16,8 +14,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hmskit.cursors import Cursors
-from hmskit.ids import is_id
-from hmskit.store import ConditionFailedError, TableStore, TransactionConflictError
+from hmskit.owned import OwnedItems, owner_pk
+from hmskit.store import TableStore, TransactionConflictError
 from passport.domain import (
     Address,
     Application,
@@ -52,10 +50,6 @@ _STEP_ATTRIBUTES = (
 _STEPS = ("payment_id", "photo_document_id")
 
 
-def _pk(owner: str) -> str:
-    return f"OWNER#{owner}"
-
-
 _CURSORS = Cursors(_PREFIX, InvalidCursorError)
 encode_cursor = _CURSORS.encode
 decode_cursor = _CURSORS.decode
@@ -67,7 +61,7 @@ decode_cursor = _CURSORS.decode
 def renewal_item(renewal: Renewal) -> dict[str, Any]:
     address = {k: v for k, v in renewal.mailing_address.public().items() if v is not None}
     return {
-        "pk": _pk(renewal.owner),
+        "pk": owner_pk(renewal.owner),
         "sk": _PREFIX + renewal.id,
         "type": "renewal",
         "id": renewal.id,
@@ -154,38 +148,20 @@ class DynamoRenewalRepository:
     ) -> None:
         self._store = store
         self._outbox = outbox
-        self._claims = claims
         self._marks = marks
+        self._items = OwnedItems(store, _CURSORS, renewal_of, outbox=outbox, claims=claims)
 
     def add(self, renewal: Renewal, event: Recorded) -> None:
-        """One transaction: the renewal, its event's outbox item and the request's Idempotency-Key
-        record."""
-        ops = [self._store.put_op(renewal_item(renewal), new=True), self._outbox.op(event)]
-        try:
-            if self._claims is not None:
-                self._claims.transact(self._store, ops, resource=renewal.id)
-            else:
-                self._store.transact(ops)
-        except TransactionConflictError as exc:  # an 80-bit random collision: refuse, never overwrite
-            raise RuntimeError(f"renewal {renewal.id} or event {event.id} collided: {exc.reasons}") from exc
+        self._items.create(renewal_item(renewal), [event])
 
     def recorded(self, owner: str) -> Renewal | None:
-        first = self._claims.recorded() if self._claims is not None else None
-        return self.get(owner, first) if first is not None else None
+        return self._items.recorded(owner)
 
     def get(self, owner: str, renewal_id: str) -> Renewal | None:
-        if not is_id(renewal_id):
-            return None
-        item = self._store.get(_pk(owner), _PREFIX + renewal_id)
-        return renewal_of(item) if item else None
+        return self._items.get(owner, renewal_id)
 
     def list(self, owner: str, *, limit: int, cursor: str | None) -> Page:
-        after = decode_cursor(cursor) if cursor else None
-        try:
-            items, last = self._store.query_page(_pk(owner), sk_prefix=_PREFIX, limit=limit, after_sk=after)
-        except ConditionFailedError as exc:
-            raise InvalidCursorError("the cursor is not one this API issued") from exc
-        return Page([renewal_of(i) for i in items], encode_cursor(last) if last else None)
+        return Page(*self._items.page(owner, limit=limit, cursor=cursor))
 
     def advance(self, before: Renewal, after: Renewal, event: Recorded | None) -> None:
         """One transaction: the update, conditioned on the status read and on each step being
@@ -201,7 +177,7 @@ class DynamoRenewalRepository:
                 expect[step] = value
         ops = [
             self._store.update_op(
-                _pk(before.owner),
+                owner_pk(before.owner),
                 _PREFIX + before.id,
                 _step_changes(before, after),
                 expect=expect,
