@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -41,10 +42,15 @@ class Ported:
         return len(items)
 
 
-def _outbox(side: Side, window: str) -> Outbox:
+def ported(
+    side: Side, window: str, fake: Callable[[], Any], adapter: Callable[[TableStore, Outbox], Any]
+) -> Ported:
+    """A repository that records events with its state: ``fake()`` in memory, else ``adapter``
+    over the side's table and an outbox on it."""
     clock = FakeClock()
     store = TableStore(side.dynamodb, side.table or "unused")
-    return Outbox(store, window=window, new_id=lambda: new_id(int(clock.now() * 1000)), now=clock.now)
+    outbox = Outbox(store, window=window, new_id=lambda: new_id(int(clock.now() * 1000)), now=clock.now)
+    return Ported(side, fake() if side.memory else adapter(store, outbox), outbox)
 
 
 # -- the rate limiter's counter ---------------------------------------------------------------------
@@ -70,10 +76,7 @@ def test_a_counter_counts_from_one_per_key(counter: Any) -> None:
 def payments(side: Side) -> Ported:
     from payments.adapters import DynamoPaymentRepository
 
-    outbox = _outbox(side, "payments")
-    if side.memory:
-        return Ported(side, InMemoryPaymentRepository(), outbox)
-    return Ported(side, DynamoPaymentRepository(TableStore(side.dynamodb, side.table), outbox), outbox)
+    return ported(side, "payments", InMemoryPaymentRepository, DynamoPaymentRepository)
 
 
 def payment(owner: str, ms: int, amount: str = "12.50") -> Payment:
@@ -143,10 +146,7 @@ def test_without_an_idempotency_record_nothing_was_recorded_before(payments: Por
 def docs(side: Side) -> Ported:
     from documents.adapters import DynamoDocumentRepository
 
-    outbox = _outbox(side, "documents")
-    if side.memory:
-        return Ported(side, InMemoryDocumentRepository(), outbox)
-    return Ported(side, DynamoDocumentRepository(TableStore(side.dynamodb, side.table), outbox), outbox)
+    return ported(side, "documents", InMemoryDocumentRepository, DynamoDocumentRepository)
 
 
 def document(owner: str = "alice", status: str = documents.PENDING) -> documents.Document:
@@ -279,10 +279,7 @@ def renewals(side: Side) -> Ported:
 
     from passport.adapters import DynamoRenewalRepository
 
-    outbox = _outbox(side, "passport")
-    if side.memory:
-        return Ported(side, InMemoryRenewalRepository(), outbox)
-    return Ported(side, DynamoRenewalRepository(TableStore(side.dynamodb, side.table), outbox), outbox)
+    return ported(side, "passport", InMemoryRenewalRepository, DynamoRenewalRepository)
 
 
 def renewal(owner: str = "alice", ms: int = T0) -> Any:
