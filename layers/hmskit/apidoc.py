@@ -102,3 +102,34 @@ def health(window: str) -> Operation:
         response=HEALTH,
         rate_limited=False,
     )
+
+
+#: The ``next_cursor`` of every page model: ``next_cursor: str | None = Field(description=NEXT_CURSOR)``.
+NEXT_CURSOR = "opaque; pass it as `cursor` for the next page; null on the last page"
+
+
+def listing(operation_id: str, summary: str, *, items: str, query: Any, response: Any) -> Operation:
+    """``GET`` of the caller's own ``items``, newest first, paged by ``limit`` and ``cursor``."""
+    return Operation(
+        operation_id=operation_id,
+        summary=summary,
+        description="Newest first, `limit` per page; follow `next_cursor` for the next page.",
+        query=query,
+        params={"limit": f"{items} per page", "cursor": "the `next_cursor` of the previous page"},
+        response=response,
+        errors={400: "`limit` is not 1 to 100, or `cursor` is not one this window issued."},
+    )
+
+
+def owned_item(
+    operation_id: str, summary: str, *, item: str, response: Any, description: str = ""
+) -> Operation:
+    """``GET`` of one of the caller's own items by its id; another citizen's is 404 too."""
+    return Operation(
+        operation_id=operation_id,
+        summary=summary,
+        description=description,
+        params={"id": f"the {item}'s id"},
+        response=response,
+        errors={404: f"No {item} with this id belongs to the caller (another citizen's is 404 too)."},
+    )

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from documents import domain, photos
 from documents.forms import FILE_FIELD, MAX_FIELD_BYTES, MAX_PARTS
 from documents.models import Kind, StartUpload, UploadFields
-from hmskit.apidoc import FORM, Header, Operation, health
+from hmskit.apidoc import FORM, Header, Operation, health, owned_item
 from hmskit.ids import ID_PATTERN
 
 BASE = "/api/v1/docs"
@@ -207,12 +207,8 @@ OPERATIONS = {
             503: "The object store is unavailable.",
         },
     ),
-    ("GET", f"{BASE}/{{id}}"): Operation(
-        operation_id="getDocument",
-        summary="Get one of the caller's documents",
-        params={"id": "the document's id"},
-        response=Document,
-        errors={404: "No document with this id belongs to the caller (another citizen's is 404 too)."},
+    ("GET", f"{BASE}/{{id}}"): owned_item(
+        "getDocument", "Get one of the caller's documents", item="document", response=Document
     ),
     ("GET", f"{BASE}/{{id}}/content"): Operation(
         operation_id="getDocumentContent",

@@ -11,7 +11,7 @@ from typing import Annotated, get_args
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from hmskit.apidoc import Operation, health
+from hmskit.apidoc import NEXT_CURSOR, health, listing
 from hmskit.ids import ID_PATTERN
 from notifications import domain
 from notifications.models import ListQuery
@@ -56,20 +56,16 @@ class NotificationPage(BaseModel):
     """The caller's notifications, newest first."""
 
     items: list[Notification]
-    next_cursor: str | None = Field(
-        description="opaque; pass it as `cursor` for the next page; null on the last page"
-    )
+    next_cursor: str | None = Field(description=NEXT_CURSOR)
 
 
 OPERATIONS = {
-    ("GET", BASE): Operation(
-        operation_id="listNotifications",
-        summary="List the caller's notifications",
-        description="Newest first, `limit` per page; follow `next_cursor` for the next page.",
+    ("GET", BASE): listing(
+        "listNotifications",
+        "List the caller's notifications",
+        items="notifications",
         query=ListQuery,
-        params={"limit": "notifications per page", "cursor": "the `next_cursor` of the previous page"},
         response=NotificationPage,
-        errors={400: "`limit` is not 1 to 100, or `cursor` is not one this window issued."},
     ),
     ("GET", f"{BASE}/health"): health("notifications"),
 }

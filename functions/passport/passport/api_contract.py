@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from hmskit.apidoc import Operation, health
+from hmskit.apidoc import NEXT_CURSOR, Operation, health, listing, owned_item
 from hmskit.cursors import CURSOR_PATTERN
 from hmskit.ids import ID_PATTERN
 from passport import domain
@@ -106,9 +106,7 @@ class RenewalPage(BaseModel):
     """The caller's renewals, newest first."""
 
     items: list[Renewal]
-    next_cursor: str | None = Field(
-        description="opaque; pass it as `cursor` for the next page; null on the last page"
-    )
+    next_cursor: str | None = Field(description=NEXT_CURSOR)
 
 
 OPERATIONS = {
@@ -161,26 +159,19 @@ OPERATIONS = {
             504: "Eligibility did not answer in time (`upstream_window`).",
         },
     ),
-    ("GET", BASE): Operation(
-        operation_id="listRenewals",
-        summary="List the caller's renewals",
-        description="Newest first, `limit` per page; follow `next_cursor` for the next page.",
-        query=ListQuery,
-        params={"limit": "renewals per page", "cursor": "the `next_cursor` of the previous page"},
-        response=RenewalPage,
-        errors={400: "`limit` is not 1 to 100, or `cursor` is not one this window issued."},
+    ("GET", BASE): listing(
+        "listRenewals", "List the caller's renewals", items="renewals", query=ListQuery, response=RenewalPage
     ),
-    ("GET", f"{BASE}/{{id}}"): Operation(
-        operation_id="getRenewal",
-        summary="Get one of the caller's renewals",
+    ("GET", f"{BASE}/{{id}}"): owned_item(
+        "getRenewal",
+        "Get one of the caller's renewals",
+        item="renewal",
+        response=Renewal,
         description=(
             "The renewal and its `status`, with the `fee` to pay: a payment of exactly that amount "
             "and currency naming the renewal (`renewal_id`) moves it to `paid` (or, after the photo, "
             "to `ready_for_review`). A payment of any other amount or currency does not."
         ),
-        params={"id": "the renewal's id"},
-        response=Renewal,
-        errors={404: "No renewal with this id belongs to the caller (another citizen's is 404 too)."},
     ),
     ("GET", f"{BASE}/health"): health("passport"),
 }

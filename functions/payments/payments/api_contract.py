@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from hmskit.apidoc import Operation, health
+from hmskit.apidoc import NEXT_CURSOR, Operation, health, listing, owned_item
 from hmskit.ids import ID_PATTERN
 from payments.models import MAX_AMOUNT, CreatePayment, ListQuery
 from payments.models_v2 import CreatePaymentV2
@@ -50,9 +50,7 @@ class PaymentPage(BaseModel):
     """The caller's payments, newest first."""
 
     items: list[Payment]
-    next_cursor: str | None = Field(
-        description="opaque; pass it as `cursor` for the next page; null on the last page"
-    )
+    next_cursor: str | None = Field(description=NEXT_CURSOR)
 
 
 OPERATIONS = {
@@ -83,24 +81,11 @@ OPERATIONS = {
         idempotent=True,
         errors={422: "`amount` is a float, in exponent notation, has too many places or is out of range."},
     ),
-    ("GET", BASE): Operation(
-        operation_id="listPayments",
-        summary="List the caller's payments",
-        description="Newest first, `limit` per page; follow `next_cursor` for the next page.",
-        query=ListQuery,
-        params={
-            "limit": "payments per page",
-            "cursor": "the `next_cursor` of the previous page",
-        },
-        response=PaymentPage,
-        errors={400: "`limit` is not 1 to 100, or `cursor` is not one this window issued."},
+    ("GET", BASE): listing(
+        "listPayments", "List the caller's payments", items="payments", query=ListQuery, response=PaymentPage
     ),
-    ("GET", f"{BASE}/{{id}}"): Operation(
-        operation_id="getPayment",
-        summary="Get one of the caller's payments",
-        params={"id": "the payment's id"},
-        response=Payment,
-        errors={404: "No payment with this id belongs to the caller (another citizen's is 404 too)."},
+    ("GET", f"{BASE}/{{id}}"): owned_item(
+        "getPayment", "Get one of the caller's payments", item="payment", response=Payment
     ),
     ("GET", f"{BASE}/health"): health("payments"),
 }
@@ -131,9 +116,7 @@ class PaymentPageV2(BaseModel):
     """The caller's payments, newest first (v2)."""
 
     items: list[PaymentV2]
-    next_cursor: str | None = Field(
-        description="opaque; pass it as `cursor` for the next page; null on the last page"
-    )
+    next_cursor: str | None = Field(description=NEXT_CURSOR)
 
 
 BASE_V2 = "/api/v2/payments"
@@ -158,20 +141,14 @@ OPERATIONS |= {
         idempotent=True,
         errors={422: "`amount.value` is not a decimal string, has too many places or is out of range."},
     ),
-    ("GET", BASE_V2): Operation(
-        operation_id="listPaymentsV2",
-        summary="List the caller's payments (v2)",
-        description="Newest first, `limit` per page; follow `next_cursor` for the next page.",
+    ("GET", BASE_V2): listing(
+        "listPaymentsV2",
+        "List the caller's payments (v2)",
+        items="payments",
         query=ListQuery,
-        params={"limit": "payments per page", "cursor": "the `next_cursor` of the previous page"},
         response=PaymentPageV2,
-        errors={400: "`limit` is not 1 to 100, or `cursor` is not one this window issued."},
     ),
-    ("GET", f"{BASE_V2}/{{id}}"): Operation(
-        operation_id="getPaymentV2",
-        summary="Get one of the caller's payments (v2)",
-        params={"id": "the payment's id"},
-        response=PaymentV2,
-        errors={404: "No payment with this id belongs to the caller (another citizen's is 404 too)."},
+    ("GET", f"{BASE_V2}/{{id}}"): owned_item(
+        "getPaymentV2", "Get one of the caller's payments (v2)", item="payment", response=PaymentV2
     ),
 }
