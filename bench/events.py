@@ -48,7 +48,6 @@ import contextlib
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -67,7 +66,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from gateway import Started, child_env, descendants, free_port, get, port_is_free  # noqa: E402
+from cold_start import percentile  # noqa: E402
+from gateway import Started, clean_up, free_port, get, start_hms_up  # noqa: E402
 
 ROOT = HERE.parent
 TITLE = "event delivery: publish -> consumer, renewal end to end, outbox relay"
@@ -137,19 +137,6 @@ def lambda_handler(event, context):
 
 
 # -- statistics (pure; tested in tests/unit/test_bench_events_smoke.py) ------------------------------
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """The p-th percentile (0..100), linear interpolation between closest ranks."""
-    if not values:
-        raise ValueError("percentile of no values")
-    if not 0 <= p <= 100:
-        raise ValueError(f"percentile {p} is outside 0..100")
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * p / 100
-    lo = int(rank)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (rank - lo)
 
 
 @dataclass(frozen=True)
@@ -381,39 +368,15 @@ class Stack:
 
 
 def start_stack(root: Path, port: int, aws_port: int, timeout: float = 90.0) -> Stack:
-    log = root / "hms-up.log"
     sink = root / "benchsink.jsonl"
-    cmd = [
-        sys.executable, "-m", "hms.cli", "--root", str(root), "up",
-        "--port", str(port), "--aws-port", str(aws_port), "--no-watch", "--workers", "1",
-    ]  # fmt: skip
-    env = {**child_env(), SINK_ENV: str(sink)}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-    started = Started("hms up", proc, log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"`hms up` exited with code {proc.returncode} during start-up:\n{started.log_tail()}"
-            )
-        with contextlib.suppress(OSError, ValueError):
-            status, body = get(f"{url}/_hms/health", timeout=1.0)
-            if status == 200:
-                health = json.loads(body)
-                windows = health.get("windows", [])
-                subs = {s["name"] for s in health.get("events", {}).get("subscriptions", [])}
-                if (
-                    windows
-                    and all(w["state"] in ("ready", "busy") for w in windows)
-                    and f"{SINK}-{SINK_EVENT}" in subs
-                ):
-                    started.tree = tuple(descendants(proc.pid))
-                    return Stack(root, url, f"http://127.0.0.1:{aws_port}", sink, started)
-        time.sleep(0.1)
-    started.stop()
-    raise RuntimeError(f"`hms up` was not ready within {timeout:.0f}s:\n{started.log_tail()}")
+
+    def subscribed(health: dict[str, Any]) -> bool:
+        return f"{SINK}-{SINK_EVENT}" in {
+            s["name"] for s in health.get("events", {}).get("subscriptions", [])
+        }
+
+    started = start_hms_up(root, port, aws_port, env={SINK_ENV: str(sink)}, ready=subscribed, timeout=timeout)
+    return Stack(root, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{aws_port}", sink, started)
 
 
 @contextlib.contextmanager
@@ -428,14 +391,7 @@ def running_stack(console: Console) -> Iterator[Stack]:
                 stack = start_stack(root, ports["gateway"], ports["emulator"])
             yield stack
         finally:
-            problems = []
-            if stack is not None:
-                killed = stack.started.stop()
-                if killed:
-                    problems.append(f"had to SIGKILL pids {killed}")
-            taken = [f"{name} {port}" for name, port in ports.items() if not port_is_free(port)]
-            if taken:
-                problems.append(f"still listening on 127.0.0.1: {', '.join(taken)}")
+            problems = clean_up([stack.started] if stack is not None else [], ports)
             if problems:
                 console.print(f"[red]events bench clean-up: {'; '.join(problems)}[/]")
 

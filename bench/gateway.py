@@ -43,7 +43,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -301,7 +301,17 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
-def start_gateway(root: Path, port: int, aws_port: int, workers: int, timeout: float = 60.0) -> Started:
+def start_hms_up(
+    root: Path,
+    port: int,
+    aws_port: int,
+    *,
+    workers: int = 1,
+    env: Mapping[str, str] | None = None,
+    ready: Callable[[dict[str, Any]], bool] = lambda health: True,
+    timeout: float = 60.0,
+) -> Started:
+    """``hms up --no-watch`` on ``root``, once every window is ready and ``ready(health)`` holds."""
     log = root / "hms-up.log"
     cmd = [
         sys.executable, "-m", "hms.cli", "--root", str(root), "up",
@@ -309,26 +319,46 @@ def start_gateway(root: Path, port: int, aws_port: int, workers: int, timeout: f
     ]  # fmt: skip
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            cmd, cwd=root, env=child_env(), stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            cmd,
+            cwd=root,
+            env={**child_env(), **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
         )
     started = Started("hms up", proc, log)
-    health = f"http://127.0.0.1:{port}/_hms/health"
+    url = f"http://127.0.0.1:{port}/_hms/health"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(
                 f"`hms up` exited with code {proc.returncode} during start-up:\n{started.log_tail()}"
             )
-        with contextlib.suppress(OSError):
-            status, body = get(health, timeout=1.0)
+        with contextlib.suppress(OSError, ValueError):
+            status, body = get(url, timeout=1.0)
             if status == 200:
-                windows = json.loads(body).get("windows", [])
-                if windows and all(w["state"] in ("ready", "busy") for w in windows):
+                health = json.loads(body)
+                windows = health.get("windows", [])
+                if windows and all(w["state"] in ("ready", "busy") for w in windows) and ready(health):
                     started.tree = tuple(descendants(proc.pid))
                     return started
         time.sleep(0.1)
     started.stop()
     raise RuntimeError(f"`hms up` was not ready within {timeout:.0f}s:\n{started.log_tail()}")
+
+
+def clean_up(started: Sequence[Started], ports: Mapping[str, int]) -> list[str]:
+    """Stop what was started, last first; what went wrong (pids that had to be killed, ports still
+    listening), for the bench to print."""
+    problems = []
+    for s in reversed(started):
+        killed = s.stop()
+        if killed:
+            problems.append(f"{s.name}: had to SIGKILL pids {killed}")
+    taken = [f"{name} {port}" for name, port in ports.items() if not port_is_free(port)]
+    if taken:
+        problems.append(f"still listening on 127.0.0.1: {', '.join(taken)}")
+    return problems
 
 
 def start_raw(workdir: Path, port: int, timeout: float = 20.0) -> Started:
@@ -411,7 +441,7 @@ def servers(workers: int, console: Console) -> Iterator[tuple[str, str, str, str
         root = copy_project(Path(tmp))
         try:
             with console.status("gateway bench: starting `hms up` and raw uvicorn"):
-                started.append(start_gateway(root, ports["gateway"], ports["emulator"], workers))
+                started.append(start_hms_up(root, ports["gateway"], ports["emulator"], workers=workers))
                 started.append(start_raw(root, ports["raw uvicorn"]))
             from hms.local.devauth import DevIssuer
 
@@ -429,14 +459,7 @@ def servers(workers: int, console: Console) -> Iterator[tuple[str, str, str, str
                 peer,
             )
         finally:
-            problems = []
-            for s in reversed(started):
-                killed = s.stop()
-                if killed:
-                    problems.append(f"{s.name}: had to SIGKILL pids {killed}")
-            taken = [f"{name} {port}" for name, port in ports.items() if not port_is_free(port)]
-            if taken:
-                problems.append(f"still listening on 127.0.0.1: {', '.join(taken)}")
+            problems = clean_up(started, ports)
             if problems:
                 console.print(f"[red]gateway bench clean-up: {'; '.join(problems)}[/]")
 
