@@ -42,15 +42,7 @@ def _api(base: str, path: str, query: Mapping[str, Any] | None = None) -> str:
 
 
 def _get_json(url: str, timeout: float = 10.0) -> Any:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - the local stack
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        raise StackError(_http_reason(exc)) from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise StackError(
-            f"cannot reach the stack at {url.split('/_hms')[0]}: {exc}; is `hms up` running?"
-        ) from exc
+    return _answer(urllib.request.Request(url), timeout)  # noqa: S310 - the local stack
 
 
 def _post_json(url: str, body: Any, timeout: float = 15.0) -> Any:
@@ -60,6 +52,11 @@ def _post_json(url: str, body: Any, timeout: float = 15.0) -> Any:
         method="POST",
         headers={"content-type": "application/json", "x-hms-console": "1"},
     )
+    return _answer(request, timeout)
+
+
+def _answer(request: urllib.request.Request, timeout: float) -> Any:
+    """The stack's JSON answer to ``request``; ``StackError`` saying why there is none."""
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - the local stack
             return json.loads(resp.read())
@@ -67,7 +64,7 @@ def _post_json(url: str, body: Any, timeout: float = 15.0) -> Any:
         raise StackError(_http_reason(exc)) from exc
     except (urllib.error.URLError, OSError) as exc:
         raise StackError(
-            f"cannot reach the stack at {url.split('/_hms')[0]}: {exc}; is `hms up` running?"
+            f"cannot reach the stack at {request.full_url.split('/_hms')[0]}: {exc}; is `hms up` running?"
         ) from exc
 
 
