@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 import pytest
-from helpers import ROOT, body_of, both_emulators, http_event
+from helpers import ROOT, body_of, both_emulators, example_body, http_event
 from support.kit import FakeClock
 
 from hmskit.a2a import A2AResponse
@@ -149,9 +149,7 @@ class Allowing:
 
 
 def renewal_body() -> Any:
-    from passport.api_contract import BASE, OPERATIONS
-
-    return OPERATIONS[("POST", BASE)].examples["renewal"]
+    return example_body("passport", "POST", "/api/v1/renewals")
 
 
 def passport(table: str, dynamodb: Any) -> Any:

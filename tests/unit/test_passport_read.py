@@ -10,7 +10,7 @@ import textwrap
 from typing import Any
 
 import pytest
-from helpers import ROOT, assert_problem, body_of, http_event
+from helpers import ROOT, assert_problem, body_of, example_body, http_event
 from support.kit import FakeClock, PassThroughIdempotency
 from support.passport import InMemoryRenewalRepository
 
@@ -25,19 +25,9 @@ from passport.bootstrap import Deps
 from passport.handler import handle
 
 BASE = "/api/v1/renewals"
+# the documented renewal, without its optional email
 BODY: dict[str, Any] = {
-    "full_name": "Alice Example",
-    "date_of_birth": "1990-04-01",
-    "passport_number": "AB1234567",
-    "passport_issued_on": "2017-03-01",
-    "passport_expires_on": "2027-03-01",
-    "mailing_address": {
-        "line1": "1 High Street",
-        "city": "Springfield",
-        "state": "IL",
-        "postal_code": "62701",
-        "country": "US",
-    },
+    k: v for k, v in example_body("passport", "POST", "/api/v1/renewals").items() if k != "email"
 }
 
 
