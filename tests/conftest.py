@@ -9,11 +9,24 @@ from pathlib import Path
 
 import pytest
 from helpers import EMULATORS, ROOT, Side, aws_environment, free_port
+from support.kit import FakeClock, PassThroughIdempotency
 
 # Each window's code directory is on sys.path, as /var/task is in Lambda.
 for _code_dir in sorted((ROOT / "functions").iterdir()):
     if _code_dir.is_dir() and str(_code_dir) not in sys.path:
         sys.path.insert(0, str(_code_dir))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock that moves only when a test says so."""
+    return FakeClock()
+
+
+@pytest.fixture
+def idem() -> PassThroughIdempotency:
+    """An idempotency that always computes and records what it was asked."""
+    return PassThroughIdempotency()
 
 
 @pytest.fixture(scope="session")

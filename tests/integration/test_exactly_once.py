@@ -28,7 +28,7 @@ from typing import Any
 
 import boto3
 import pytest
-from helpers import ROOT, body_of, http_event
+from helpers import ROOT, body_of, example_body, http_event
 
 from hmskit.consumer import EventConsumer, EventDeduplicator
 from hmskit.context import LocalContext
@@ -425,21 +425,7 @@ def test_presigned_uploads_killed_at_start_and_at_completion_make_one_document_a
 
 # -- renewals ----------------------------------------------------------------------------------------
 
-RENEWAL: dict[str, Any] = {
-    "full_name": "Alice Example",
-    "date_of_birth": "1990-04-01",
-    "passport_number": "AB1234567",
-    "passport_issued_on": "2017-03-01",
-    "passport_expires_on": "2027-03-01",
-    "mailing_address": {
-        "line1": "1 High Street",
-        "city": "Springfield",
-        "state": "IL",
-        "postal_code": "62701",
-        "country": "US",
-    },
-    "email": "alice@example.org",
-}
+RENEWAL: dict[str, Any] = example_body("passport", "POST", "/api/v1/renewals")
 
 
 @pytest.mark.parametrize("worker", ["passport"], indirect=True)

@@ -23,11 +23,6 @@ BODY = {"amount": "30.00", "purpose": "passport"}
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def deps(aws_endpoint: str, table: str, clock: FakeClock) -> bootstrap.Deps:
     settings = WindowSettings(window="payments", table_name=table, idempotency_ttl_seconds=3600)
     return bootstrap.build(settings, dynamodb=boto3.client("dynamodb"), clock=clock)

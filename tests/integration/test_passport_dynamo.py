@@ -21,7 +21,7 @@ from typing import Any
 
 import boto3
 import pytest
-from helpers import body_of, http_event
+from helpers import body_of, example_body, http_event
 from support.kit import FakeClock
 
 from hmskit.a2a import A2AResponse
@@ -49,21 +49,7 @@ from passport.handler import handle
 pytestmark = pytest.mark.integration
 
 BASE = "/api/v1/renewals"
-BODY: dict[str, Any] = {
-    "full_name": "Alice Example",
-    "date_of_birth": "1990-04-01",
-    "passport_number": "AB1234567",
-    "passport_issued_on": "2017-03-01",
-    "passport_expires_on": "2027-03-01",
-    "mailing_address": {
-        "line1": "1 High Street",
-        "city": "Springfield",
-        "state": "IL",
-        "postal_code": "62701",
-        "country": "US",
-    },
-    "email": "alice@example.org",
-}
+BODY: dict[str, Any] = example_body("passport", "POST", "/api/v1/renewals")
 
 
 class AllowingEligibility:
@@ -73,11 +59,6 @@ class AllowingEligibility:
     def call(self, window: str, method: str, path: str, **kw: Any) -> A2AResponse:
         self.calls += 1
         return A2AResponse(200, {}, {"allowed": True, "reasons": [], "checked_on": "2027-01-15"})
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

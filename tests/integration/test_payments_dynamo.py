@@ -26,11 +26,6 @@ BASE = "/api/v1/payments"
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def deps(aws_endpoint: str, table: str, clock: FakeClock) -> Deps:
     settings = WindowSettings(window="payments", table_name=table, rate_limit=RateLimit(limit=100, window=60))
     return bootstrap.build(settings, dynamodb=boto3.client("dynamodb"), clock=clock)

@@ -37,11 +37,6 @@ class AllowingEligibility:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def deps(clock: FakeClock) -> Deps:
     return Deps(
         settings=WindowSettings(window="passport", table_name="unused"),

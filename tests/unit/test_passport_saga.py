@@ -42,11 +42,6 @@ UPLOADED_AT = datetime(2027, 1, 15, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def repo() -> InMemoryRenewalRepository:
     return InMemoryRenewalRepository()
 

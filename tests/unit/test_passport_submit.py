@@ -66,11 +66,6 @@ class FakeA2A:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def repo() -> InMemoryRenewalRepository:
     return InMemoryRenewalRepository()
 
@@ -78,11 +73,6 @@ def repo() -> InMemoryRenewalRepository:
 @pytest.fixture
 def a2a() -> FakeA2A:
     return FakeA2A()
-
-
-@pytest.fixture
-def idem() -> PassThroughIdempotency:
-    return PassThroughIdempotency()
 
 
 @pytest.fixture

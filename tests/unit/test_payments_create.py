@@ -40,11 +40,6 @@ def repo() -> SpyRepository:
 
 
 @pytest.fixture
-def idem() -> PassThroughIdempotency:
-    return PassThroughIdempotency()
-
-
-@pytest.fixture
 def deps(repo: SpyRepository, idem: PassThroughIdempotency) -> Deps:
     settings = WindowSettings(window="payments", table_name="unused", max_body_bytes=1024)
     return Deps(

@@ -19,11 +19,6 @@ BASE = "/api/v1/payments"
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def deps(clock: FakeClock) -> Deps:
     return Deps(
         settings=WindowSettings(window="payments", table_name="unused"),
