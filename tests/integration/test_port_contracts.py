@@ -426,3 +426,31 @@ def test_a_waiting_notification_is_claimed_once_and_may_be_released(notification
     notifications.release(claimed, at="2027-01-15T08:00:03.000+00:00")
     with pytest.raises(ConditionFailedError):
         notifications.release(claimed, at="2027-01-15T08:00:04.000+00:00")
+
+
+# -- the consumer's Deduplicator --------------------------------------------------------------------
+
+
+@pytest.fixture
+def dedupe(side: Side) -> Any:
+    from hmskit.consumer import EventDeduplicator, InMemoryDeduplicator
+
+    return InMemoryDeduplicator() if side.memory else EventDeduplicator(side.dynamodb, side.table, window="w")
+
+
+def test_an_event_s_effect_runs_once_and_a_failed_one_may_run_again(dedupe: Any) -> None:
+    from hmskit.context import LocalContext
+
+    effects: list[str] = []
+    ctx = LocalContext()
+
+    def fail() -> None:
+        raise RuntimeError("effect failed")
+
+    assert dedupe.once("E1", lambda: effects.append("E1"), ctx) is True
+    assert dedupe.once("E1", lambda: effects.append("E1 again"), ctx) is False
+    with pytest.raises(RuntimeError):
+        dedupe.once("E2", fail, ctx)
+    assert dedupe.once("E2", lambda: effects.append("E2"), ctx) is True
+
+    assert effects == ["E1", "E2"]
