@@ -439,6 +439,17 @@ def payment_detail(i: int, tag: str) -> tuple[str, str]:
     return event_id, json.dumps(event.detail())
 
 
+def payment_entry(i: int, tag: str) -> tuple[str, dict[str, str]]:
+    """(event_id, ``PutEvents`` entry) of ``payment_detail(i, tag)`` on the bus."""
+    event_id, detail = payment_detail(i, tag)
+    return event_id, {
+        "Source": "hms.payments",
+        "DetailType": SINK_EVENT,
+        "Detail": detail,
+        "EventBusName": BUS,
+    }
+
+
 @dataclass
 class PublishResult:
     sent: dict[str, float] = field(default_factory=dict)  # event_id -> wall clock before PutEvents
@@ -473,17 +484,11 @@ class Publisher:
         self.elapsed = 0.0
 
     def send(self, count: int, rate: float) -> None:
-        entries = [payment_detail(self.count + i, self.tag) for i in range(count)]
+        entries = [payment_entry(self.count + i, self.tag) for i in range(count)]
         self.count += count
 
         def one(i: int) -> None:
-            event_id, detail = entries[i]
-            entry = {
-                "Source": "hms.payments",
-                "DetailType": SINK_EVENT,
-                "Detail": detail,
-                "EventBusName": BUS,
-            }
+            event_id, entry = entries[i]
             self.out.sent[event_id] = time.time()
             if self.events.put_events(Entries=[entry]).get("FailedEntryCount"):
                 self.out.failed += 1
@@ -684,17 +689,11 @@ def relay(stack: Stack, count: int, rate: float, timeout: float = 30.0) -> Relay
     sent: dict[str, float] = {}
     answered: dict[str, float] = {}
     direct: dict[str, float] = {}
-    entries = [payment_detail(i, "r") for i in range(count)]
+    entries = [payment_entry(i, "r") for i in range(count)]
     with httpx.Client(base_url=stack.url, timeout=20) as http:
 
         def send(i: int) -> None:
-            event_id, detail = entries[i]
-            entry = {
-                "Source": "hms.payments",
-                "DetailType": SINK_EVENT,
-                "Detail": detail,
-                "EventBusName": BUS,
-            }
+            event_id, entry = entries[i]
             direct[event_id] = time.time()
             events.put_events(Entries=[entry])
             sub = f"bench-payer-{i}-{uuid.uuid4().hex[:8]}"  # a fresh principal: 30 POSTs/min each
