@@ -41,8 +41,12 @@ LONG_POLL_TICK = 0.02  # seconds between ministack's looks at an empty queue dur
 MINISTACK_LAUNCHER = """
 import asyncio, resource, sys, types
 host, port, tick = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+try:  # as ministack's own entry point: connection bursts must not hit a soft limit of 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+except (ValueError, OSError):  # an unlimited hard limit (macOS) cannot be the soft one
+    pass
 try:
     from ministack.services import sqs
 except ImportError:
