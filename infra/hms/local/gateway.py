@@ -257,8 +257,7 @@ class Gateway:
         try:
             response = await self._handle(scope, receive, method, path, request_id)
         except _Disconnected:
-            self._access(method, path, 499, None, started, request_id, correlation_id)
-            self._record(scope, method, path, 499, None, started, request_id, correlation_id)
+            self._finished(scope, method, path, 499, None, started, request_id, correlation_id)
             return
         except Exception:
             logger.exception("gateway error on %s %s (request %s)", method, path, request_id)
@@ -278,26 +277,11 @@ class Gateway:
         )
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
-        self._access(method, path, response.status, response.window, started, request_id, correlation_id)
-        self._record(
+        self._finished(
             scope, method, path, response.status, response.window, started, request_id, correlation_id
         )
 
-    def _access(
-        self,
-        method: str,
-        path: str,
-        status: int,
-        window: str | None,
-        started: float,
-        request_id: str,
-        correlation_id: str,
-    ) -> None:
-        ms = (time.perf_counter() - started) * 1000.0
-        cid = "" if correlation_id is request_id else f" cid={correlation_id}"
-        self._log(f"{method} {path} {status} {window or '-'} {ms:.2f}ms {request_id}{cid}")
-
-    def _record(
+    def _finished(
         self,
         scope: Scope,
         method: str,
@@ -308,6 +292,10 @@ class Gateway:
         request_id: str,
         correlation_id: str,
     ) -> None:
+        """The access log line and, when a recorder listens, the request's trace entry."""
+        ms = (time.perf_counter() - started) * 1000.0
+        cid = "" if correlation_id is request_id else f" cid={correlation_id}"
+        self._log(f"{method} {path} {status} {window or '-'} {ms:.2f}ms {request_id}{cid}")
         if self.on_request is None:
             return
         self.on_request(
@@ -319,7 +307,7 @@ class Gateway:
             window=window,
             sub=scope.get("hms.sub"),
             status=status,
-            ms=(time.perf_counter() - started) * 1000.0,
+            ms=ms,
         )
 
     # -- one request -------------------------------------------------------------------------------
