@@ -7,7 +7,8 @@ injected; this module never builds one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -117,13 +118,23 @@ class TableStore:
         except ClientError as exc:
             raise StoreError(f"delete_item failed: {_code(exc)}") from exc
 
-    def delete_many(self, keys: Iterable[tuple[str, str]], *, attempts: int = 3) -> list[tuple[str, str]]:
+    def delete_many(
+        self,
+        keys: Iterable[tuple[str, str]],
+        *,
+        attempts: int = 3,
+        backoff: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> list[tuple[str, str]]:
         """Delete items by (pk, sk), 25 per ``BatchWriteItem``; the keys still not deleted after
-        ``attempts`` rounds of the unprocessed ones (throttling), or of a round that failed."""
+        ``attempts`` rounds of the unprocessed ones (throttling), or of a round that failed. Rounds
+        after the first wait ``backoff`` seconds, doubling, as AWS asks for unprocessed items."""
         left = list(dict.fromkeys(keys))
-        for _ in range(attempts):
+        for attempt in range(attempts):
             if not left:
                 break
+            if attempt:
+                sleep(backoff * 2 ** (attempt - 1))
             retry: list[tuple[str, str]] = []
             for start in range(0, len(left), BATCH_WRITE_MAX):
                 chunk = left[start : start + BATCH_WRITE_MAX]

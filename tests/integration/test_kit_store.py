@@ -82,7 +82,10 @@ def test_delete_many_removes_every_key_in_batches_of_twenty_five(store: TableSto
 def test_delete_many_answers_the_keys_it_could_not_delete(dynamodb: Any) -> None:
     missing = TableStore(dynamodb, "no-such-table")
 
-    assert missing.delete_many([("P", "S")], attempts=2) == [("P", "S")]
+    waits: list[float] = []
+
+    assert missing.delete_many([("P", "S")], attempts=3, sleep=waits.append) == [("P", "S")]
+    assert waits == [0.05, 0.1]  # the rounds after the first back off
 
 
 def test_query_page_walks_a_partition_newest_first_without_gaps(store: TableStore) -> None:
